@@ -1,0 +1,70 @@
+package binding
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+// Outcome is one entry of a result's "outcomes": what one module did.
+type Outcome struct {
+	// Module is the module's configured name.
+	Module string `json:"module"`
+	// Outcome is one of the values documented per call in docs/abi.md
+	// (authenticated, unauthenticated, allowed, denied, noOpinion, mutated,
+	// rejected, error, ignored).
+	Outcome string `json:"outcome"`
+	// DurationNanos is the wall time the module took.
+	DurationNanos int64 `json:"durationNanos"`
+	// Error describes a failed call.
+	Error string `json:"error,omitempty"`
+}
+
+// LogLine is one entry of a result's "logs". The library never writes to
+// stdout or stderr: the Go side logs these lines.
+type LogLine struct {
+	// Level is debug, info, warning or error.
+	Level string `json:"level"`
+	// Module is the module that produced the line.
+	Module string `json:"module,omitempty"`
+	// Message is the text.
+	Message string `json:"message"`
+}
+
+// Log writes the lines to klog at matching levels: debug at V(4), info at
+// V(2), warning and error as such. redact, when not nil, is applied to every
+// message first (the authenticator uses it to keep tokens out of logs).
+func Log(kind Kind, lines []LogLine, redact func(string) string) {
+	for _, l := range lines {
+		msg := l.Message
+		if redact != nil {
+			msg = redact(msg)
+		}
+		switch l.Level {
+		case "error":
+			klog.Errorf("kubewasm %s module %q: %s", kind, l.Module, msg)
+		case "warning", "warn":
+			klog.Warningf("kubewasm %s module %q: %s", kind, l.Module, msg)
+		case "info":
+			klog.V(2).Infof("kubewasm %s module %q: %s", kind, l.Module, msg)
+		default:
+			klog.V(4).Infof("kubewasm %s module %q: %s", kind, l.Module, msg)
+		}
+	}
+}
+
+// TimeoutFrom returns the time left until the context's deadline, for the
+// timeout argument of the calls: 0 (module timeouts only) without a deadline,
+// and at least one nanosecond when the deadline has passed, so that an
+// expired request is not given unbounded time.
+func TimeoutFrom(ctx context.Context) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return 0
+	}
+	if d := time.Until(deadline); d > 0 {
+		return d
+	}
+	return time.Nanosecond
+}
