@@ -1,0 +1,511 @@
+package admission
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	jsonserializer "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apiserver/pkg/admission"
+	webhookerrors "k8s.io/apiserver/pkg/admission/plugin/webhook/errors"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/generic"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/mutating"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/rules"
+	webhookrequest "k8s.io/apiserver/pkg/admission/plugin/webhook/request"
+	auditinternal "k8s.io/apiserver/pkg/apis/audit"
+	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/klog/v2"
+
+	"github.com/kubewasm/kubewasm/go/internal/binding"
+)
+
+// Audit annotation key prefixes. They mirror the webhook dispatchers' keys
+// (mutation.webhook.admission.k8s.io/round_<r>_index_<i> ...) under a prefix
+// of their own, so that they never collide with the webhooks' keys; <i> is
+// the module's index in the configuration.
+const (
+	// MutationAuditAnnotationPrefix records, per called mutating module,
+	// whether it mutated the object (level Metadata).
+	MutationAuditAnnotationPrefix = "mutation.wasm.admission.kubewasm.io/"
+	// PatchAuditAnnotationPrefix records the combined patch of a mutating
+	// call (level Request).
+	PatchAuditAnnotationPrefix = "patch.wasm.admission.kubewasm.io/"
+	// MutationAuditAnnotationFailedOpenKeyPrefix records a mutating module
+	// that failed with failurePolicy Ignore.
+	MutationAuditAnnotationFailedOpenKeyPrefix = "failed-open." + MutationAuditAnnotationPrefix
+	// ValidatingAuditAnnotationFailedOpenKeyPrefix records a validating
+	// module that failed with failurePolicy Ignore.
+	ValidatingAuditAnnotationFailedOpenKeyPrefix = "failed-open.validating.wasm.admission.kubewasm.io/"
+)
+
+// PhaseReport describes one library call of an admission phase, for
+// observers such as the CLI.
+type PhaseReport struct {
+	// Phase is mutating or validating.
+	Phase binding.Phase
+	// Matched names the modules that matched the request and were called,
+	// in order; empty when no module matched (then Result is nil).
+	Matched []string
+	// Result is the library's answer.
+	Result *Result
+}
+
+type reporterKey struct{}
+
+// WithReporter returns a context whose admission calls report every phase to
+// r. It is meant for tools (the kubewasm CLI), not for the API server.
+func WithReporter(ctx context.Context, r func(PhaseReport)) context.Context {
+	return context.WithValue(ctx, reporterKey{}, r)
+}
+
+func report(ctx context.Context, r PhaseReport) {
+	if f, ok := ctx.Value(reporterKey{}).(func(PhaseReport)); ok {
+		f(r)
+	}
+}
+
+// group is a run of matched modules that share one invocation (resource,
+// subresource and kind); with matchPolicy Equivalent a module can be matched
+// with another version than the request's. Each group is one library call.
+type group struct {
+	invocation *generic.WebhookInvocation
+	modules    []*module
+}
+
+// match returns the matched modules of a phase grouped by invocation, in
+// configuration order.
+func (p *Plugin) match(ctx context.Context, mods []*module, attr admission.Attributes, o admission.ObjectInterfaces, v *versionedAttributeAccessor, skip func(*module) bool) ([]group, error) {
+	var groups []group
+	for _, m := range mods {
+		if skip != nil && skip(m) {
+			continue
+		}
+		inv, statusErr := p.shouldCall(ctx, m, attr, o, v)
+		if statusErr != nil {
+			return nil, statusErr
+		}
+		if inv == nil {
+			continue
+		}
+		if n := len(groups); n > 0 {
+			last := groups[n-1].invocation
+			if last.Kind == inv.Kind && last.Resource == inv.Resource && last.Subresource == inv.Subresource {
+				groups[n-1].modules = append(groups[n-1].modules, m)
+				continue
+			}
+		}
+		groups = append(groups, group{invocation: inv, modules: []*module{m}})
+	}
+	return groups, nil
+}
+
+// Admit implements admission.MutationInterface: the mutating modules.
+func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admission.ObjectInterfaces) error {
+	if len(p.mutating) == 0 || rules.IsExemptAdmissionConfigurationResource(attr) {
+		return nil
+	}
+	if !p.WaitForReady() {
+		return admission.NewForbidden(attr, fmt.Errorf("not yet ready to handle request"))
+	}
+	reinvokeCtx := attr.GetReinvocationContext()
+	var rc *reinvokeContext
+	if reinvokeCtx.IsReinvoke() {
+		if !p.reinvoke {
+			// Only IfNeeded modules are ever reinvoked.
+			return nil
+		}
+	}
+	if p.reinvoke {
+		if v := reinvokeCtx.Value(PluginName); v != nil {
+			rc = v.(*reinvokeContext)
+		} else {
+			rc = &reinvokeContext{}
+			reinvokeCtx.SetValue(PluginName, rc)
+		}
+		if reinvokeCtx.IsReinvoke() && rc.isOutputChangedSinceLastInvocation(attr.GetObject()) {
+			rc.requireReinvokingPreviouslyInvoked()
+		}
+		defer func() { rc.setLastInvocationOutput(attr.GetObject()) }()
+	}
+	var skip func(*module) bool
+	if reinvokeCtx.IsReinvoke() {
+		skip = func(m *module) bool { return !rc.shouldReinvoke(m.accessor.GetUID()) }
+	}
+
+	v := &versionedAttributeAccessor{attr: attr, objectInterfaces: o}
+	groups, err := p.match(ctx, p.mutating, attr, o, v, skip)
+	if err != nil {
+		return err
+	}
+	if len(groups) == 0 {
+		report(ctx, PhaseReport{Phase: binding.PhaseMutating})
+		return nil
+	}
+	round := 0
+	if reinvokeCtx.IsReinvoke() {
+		round = 1
+	}
+	for gi, g := range groups {
+		if err := p.callMutating(ctx, g, v, o, round, gi, reinvokeCtx, rc); err != nil {
+			return err
+		}
+	}
+	va := v.versionedAttr
+	if va != nil && va.VersionedObject.Object() != nil && va.Dirty {
+		return o.GetObjectConvertor().Convert(va.VersionedObject.Object(), va.Attributes.GetObject(), nil)
+	}
+	return nil
+}
+
+// trackReinvocation mirrors the mutating webhook dispatcher's bookkeeping,
+// module by module in call order: a module that changed the object asks the
+// chain to run again and marks the IfNeeded modules called before it for
+// reinvocation; a called IfNeeded module becomes reinvocable.
+func trackReinvocation(reinvokeCtx admission.ReinvocationContext, rc *reinvokeContext, g group, res *Result, changed bool) {
+	outcome := make(map[string]string, len(res.Outcomes))
+	for _, oc := range res.Outcomes {
+		outcome[oc.Module] = oc.Outcome
+	}
+	for _, m := range g.modules {
+		oc, called := outcome[m.config.Name]
+		if !called {
+			continue
+		}
+		if changed && oc == "mutated" {
+			if rc != nil {
+				rc.requireReinvokingPreviouslyInvoked()
+			}
+			reinvokeCtx.SetShouldReinvoke()
+		}
+		if rc != nil && m.config.ReinvocationPolicy != nil && *m.config.ReinvocationPolicy == admissionregistrationv1.IfNeededReinvocationPolicy {
+			rc.addReinvocable(m.accessor.GetUID())
+		}
+	}
+}
+
+// Validate implements admission.ValidationInterface: the validating modules.
+func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admission.ObjectInterfaces) error {
+	if len(p.validating) == 0 || rules.IsExemptAdmissionConfigurationResource(attr) {
+		return nil
+	}
+	if !p.WaitForReady() {
+		return admission.NewForbidden(attr, fmt.Errorf("not yet ready to handle request"))
+	}
+	v := &versionedAttributeAccessor{attr: attr, objectInterfaces: o}
+	groups, err := p.match(ctx, p.validating, attr, o, v, nil)
+	if err != nil {
+		return err
+	}
+	if len(groups) == 0 {
+		report(ctx, PhaseReport{Phase: binding.PhaseValidating})
+		return nil
+	}
+	for _, g := range groups {
+		va, err := v.VersionedAttribute(g.invocation.Kind)
+		if err != nil {
+			return err
+		}
+		if err := checkDryRun(va, g.modules); err != nil {
+			return err
+		}
+		req, _, err := buildRequest(va, g.invocation, o)
+		if err != nil {
+			return apierrors.NewInternalError(err)
+		}
+		res := p.invoke(ctx, binding.PhaseValidating, g, req)
+		p.passThrough(ctx, va, binding.PhaseValidating, 0, g, res)
+		if err := decisionError(res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// callMutating runs one group of mutating modules and applies their patch.
+func (p *Plugin) callMutating(ctx context.Context, g group, v *versionedAttributeAccessor, o admission.ObjectInterfaces, round, gi int, reinvokeCtx admission.ReinvocationContext, rc *reinvokeContext) error {
+	va, err := v.VersionedAttribute(g.invocation.Kind)
+	if err != nil {
+		return err
+	}
+	if err := checkDryRun(va, g.modules); err != nil {
+		return err
+	}
+	req, objJS, err := buildRequest(va, g.invocation, o)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	res := p.invoke(ctx, binding.PhaseMutating, g, req)
+	p.passThrough(ctx, va, binding.PhaseMutating, round, g, res)
+	changed := false
+	err = decisionError(res)
+	if err == nil {
+		changed, err = applyPatch(va, o, objJS, res)
+	}
+	p.annotateMutations(va, round, g, res, changed)
+	if changed {
+		p.annotatePatch(va, round, gi, res)
+	}
+	trackReinvocation(reinvokeCtx, rc, g, res, changed)
+	return err
+}
+
+// checkDryRun refuses a dry-run request for modules with side effects, as
+// the webhook dispatchers do.
+func checkDryRun(va *admission.VersionedAttributes, mods []*module) error {
+	if !va.IsDryRun() {
+		return nil
+	}
+	for _, m := range mods {
+		se := m.config.SideEffects
+		if se == nil {
+			if m.failOpen() {
+				continue
+			}
+			return apierrors.NewInternalError(fmt.Errorf("failed calling kubewasm module %q: sideEffects is not set", m.config.Name))
+		}
+		if *se != admissionregistrationv1.SideEffectClassNone && *se != admissionregistrationv1.SideEffectClassNoneOnDryRun {
+			return webhookerrors.NewDryRunUnsupportedErr(m.config.Name)
+		}
+	}
+	return nil
+}
+
+// buildRequest builds the AdmissionRequest with request.CreateV1AdmissionReview
+// and encodes it. The object and old object are encoded with the scheme's
+// JSON serializer, as the mutating webhook dispatcher encodes the object it
+// patches; objJS is that encoding of the object, the document the library's
+// patch applies to.
+func buildRequest(va *admission.VersionedAttributes, inv *generic.WebhookInvocation, o admission.ObjectInterfaces) (req, objJS []byte, err error) {
+	review := webhookrequest.CreateV1AdmissionReview(uuid.NewUUID(), va, inv)
+	ser := jsonserializer.NewSerializerWithOptions(jsonserializer.DefaultMetaFactory, o.GetObjectCreater(), o.GetObjectTyper(), jsonserializer.SerializerOptions{})
+	if obj := va.VersionedObject.Object(); obj != nil {
+		if objJS, err = runtime.Encode(ser, obj); err != nil {
+			return nil, nil, err
+		}
+		review.Request.Object = runtime.RawExtension{Raw: bytes.TrimRight(objJS, "\n")}
+	}
+	if old := va.VersionedOldObject.Object(); old != nil {
+		oldJS, err := runtime.Encode(ser, old)
+		if err != nil {
+			return nil, nil, err
+		}
+		review.Request.OldObject = runtime.RawExtension{Raw: bytes.TrimRight(oldJS, "\n")}
+	}
+	req, err = json.Marshal(review.Request)
+	return req, objJS, err
+}
+
+// invoke makes the one library call of a group. A library error (not a module
+// failure: those are in the result) fails every module of the group, and is
+// then handled with their failure policies: Fail if any of them says Fail.
+func (p *Plugin) invoke(ctx context.Context, phase binding.Phase, g group, req []byte) *Result {
+	ids := make([]uint32, len(g.modules))
+	names := make([]string, len(g.modules))
+	for i, m := range g.modules {
+		ids[i] = m.id
+		names[i] = m.config.Name
+	}
+	var res Result
+	err := p.admitter.Admit(phase, ids, req, binding.TimeoutFrom(ctx), func(out []byte) error {
+		return json.Unmarshal(out, &res)
+	})
+	if err != nil {
+		res = Result{Allowed: true}
+		for _, m := range g.modules {
+			if !m.failOpen() && res.Allowed {
+				res.Allowed = false
+				res.Module = m.config.Name
+				res.Error = err.Error()
+			}
+		}
+		if res.Allowed {
+			for _, m := range g.modules {
+				res.Outcomes = append(res.Outcomes, binding.Outcome{Module: m.config.Name, Outcome: "ignored", Error: err.Error()})
+			}
+		}
+	}
+	report(ctx, PhaseReport{Phase: phase, Matched: names, Result: &res})
+	return &res
+}
+
+// passThrough logs the result's log lines, adds its warnings and audit
+// annotations (keys prefixed with the module name), and records modules that
+// failed open.
+func (p *Plugin) passThrough(ctx context.Context, va *admission.VersionedAttributes, phase binding.Phase, round int, g group, res *Result) {
+	binding.Log(binding.KindAdmission, res.Logs, nil)
+	for _, a := range res.AuditAnnotations {
+		key := a.Module + "/" + a.Key
+		if err := va.Attributes.AddAnnotation(key, a.Value); err != nil {
+			klog.Warningf("Failed to set admission audit annotation %s to %s for kubewasm module %s: %v", key, a.Value, a.Module, err)
+		}
+	}
+	for _, w := range res.Warnings {
+		warning.AddWarning(ctx, "", w)
+	}
+	for _, oc := range res.Outcomes {
+		if oc.Outcome != "ignored" {
+			continue
+		}
+		m := g.byName(oc.Module)
+		klog.Warningf("Failed calling kubewasm module, failing open %v: %v", oc.Module, oc.Error)
+		if m == nil {
+			continue
+		}
+		var key string
+		if phase == binding.PhaseMutating {
+			key = fmt.Sprintf("%sround_%d_index_%d", MutationAuditAnnotationFailedOpenKeyPrefix, round, m.id)
+		} else {
+			key = fmt.Sprintf("%sround_0_index_%d", ValidatingAuditAnnotationFailedOpenKeyPrefix, m.id)
+		}
+		if err := va.Attributes.AddAnnotation(key, oc.Module); err != nil {
+			klog.Warningf("Failed to set admission audit annotation %s to %s: %v", key, oc.Module, err)
+		}
+	}
+}
+
+func (g group) byName(name string) *module {
+	for _, m := range g.modules {
+		if m.config.Name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// decisionError turns a negative result into the error the API server
+// returns: a module failure with failurePolicy Fail is an internal error
+// naming the module; a rejection the status error of a webhook rejection,
+// with the module's code (403 when it gave none).
+func decisionError(res *Result) error {
+	if res.Allowed {
+		return nil
+	}
+	name := res.Module
+	if name == "" {
+		name = "unknown"
+	}
+	if res.Error != "" {
+		klog.Warningf("Failed calling kubewasm module, failing closed %v: %v", name, res.Error)
+		return apierrors.NewInternalError(fmt.Errorf("failed calling kubewasm module %q: %s", name, res.Error))
+	}
+	status := &metav1.Status{Code: 403}
+	if res.Status != nil {
+		s := *res.Status
+		status = &s
+		if status.Code == 0 {
+			status.Code = 403
+		}
+	}
+	return webhookerrors.ToStatusErr(name, status)
+}
+
+// applyPatch applies the result's patch as the mutating webhook dispatcher
+// applies a webhook's JSONPatch: on the JSON of the versioned object, decoded
+// into a new object of the versioned kind, defaulted.
+func applyPatch(va *admission.VersionedAttributes, o admission.ObjectInterfaces, objJS []byte, res *Result) (bool, error) {
+	raw := bytes.TrimSpace(res.Patch)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return false, nil
+	}
+	name := mutatorName(res)
+	patchObj, err := jsonpatch.DecodePatch(raw)
+	if err != nil {
+		return false, apierrors.NewInternalError(fmt.Errorf("kubewasm module %q returned an undecodable patch: %w", name, err))
+	}
+	if len(patchObj) == 0 {
+		return false, nil
+	}
+	if va.VersionedObject.Object() == nil {
+		return false, apierrors.NewInternalError(fmt.Errorf("kubewasm module %q attempted to modify the object, which is not supported for this operation", name))
+	}
+	patchedJS, err := patchObj.Apply(objJS)
+	if err != nil {
+		return false, apierrors.NewInternalError(fmt.Errorf("kubewasm module %q: applying patch: %w", name, err))
+	}
+	ser := jsonserializer.NewSerializerWithOptions(jsonserializer.DefaultMetaFactory, o.GetObjectCreater(), o.GetObjectTyper(), jsonserializer.SerializerOptions{})
+	var newObj runtime.Object
+	if _, ok := va.VersionedObject.Object().(*unstructured.Unstructured); ok {
+		newObj = &unstructured.Unstructured{}
+	} else if newObj, err = o.GetObjectCreater().New(va.VersionedKind); err != nil {
+		return false, apierrors.NewInternalError(err)
+	}
+	if newObj, _, err = ser.Decode(patchedJS, nil, newObj); err != nil {
+		return false, apierrors.NewInternalError(fmt.Errorf("kubewasm module %q: decoding patched object: %w", name, err))
+	}
+	changed := !apiequality.Semantic.DeepEqual(va.VersionedObject.Object(), newObj)
+	va.UpdateObject(newObj)
+	o.GetObjectDefaulter().Default(va.VersionedObject.Object())
+	return changed, nil
+}
+
+// mutatorName names the modules that mutated, for messages.
+func mutatorName(res *Result) string {
+	var names []string
+	for _, oc := range res.Outcomes {
+		if oc.Outcome == "mutated" {
+			names = append(names, oc.Module)
+		}
+	}
+	if len(names) == 0 {
+		return "unknown"
+	}
+	return strings.Join(names, ",")
+}
+
+// annotateMutations records, per called module, whether it mutated the
+// object (the mutating webhook dispatcher's mutation annotation).
+func (p *Plugin) annotateMutations(va *admission.VersionedAttributes, round int, g group, res *Result, changed bool) {
+	for _, oc := range res.Outcomes {
+		m := g.byName(oc.Module)
+		if m == nil {
+			continue
+		}
+		value, err := json.Marshal(mutating.MutationAuditAnnotation{
+			Configuration: PluginName,
+			Webhook:       oc.Module,
+			Mutated:       changed && oc.Outcome == "mutated",
+		})
+		if err != nil {
+			continue
+		}
+		key := fmt.Sprintf("%sround_%d_index_%d", MutationAuditAnnotationPrefix, round, m.id)
+		if err := va.Attributes.AddAnnotation(key, string(value)); err != nil {
+			klog.Warningf("Failed to set mutation annotation %s for kubewasm module %s: %v", key, oc.Module, err)
+		}
+	}
+}
+
+// annotatePatch records the applied patch at audit level Request.
+func (p *Plugin) annotatePatch(va *admission.VersionedAttributes, round, gi int, res *Result) {
+	var patch interface{}
+	if err := json.Unmarshal(res.Patch, &patch); err != nil {
+		return
+	}
+	value, err := json.Marshal(mutating.PatchAuditAnnotation{
+		Configuration: PluginName,
+		Webhook:       mutatorName(res),
+		Patch:         patch,
+		PatchType:     string(admissionv1.PatchTypeJSONPatch),
+	})
+	if err != nil {
+		return
+	}
+	key := fmt.Sprintf("%sround_%d", PatchAuditAnnotationPrefix, round)
+	if gi > 0 {
+		key = fmt.Sprintf("%s_group_%d", key, gi)
+	}
+	if err := va.Attributes.AddAnnotationWithLevel(key, string(value), auditinternal.LevelRequest); err != nil {
+		klog.Warningf("Failed to set patch annotation %s for kubewasm modules %s", key, mutatorName(res))
+	}
+}

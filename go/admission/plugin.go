@@ -1,0 +1,295 @@
+// Package admission is the kube-apiserver admission plugin "WASM": mutating
+// and validating admission by kubewasm modules, with the semantics of the
+// admission webhooks they replace.
+//
+// Modules are matched to a request with k8s.io/apiserver's webhook machinery
+// (rules with subresources and scope, matchPolicy, namespaceSelector,
+// objectSelector, matchConditions); each module's match configuration is
+// expressed as an admissionregistration/v1 MutatingWebhook or
+// ValidatingWebhook. The request is built with request.CreateV1AdmissionReview
+// and sent to the library once per phase with the ids of the matched modules;
+// the library runs mutating modules in order (each sees the previous
+// mutation) and returns one RFC 6902 patch, which is applied as the mutating
+// webhook dispatcher applies a webhook's patch (on the versioned object, then
+// decoded, defaulted and converted back). A rejection becomes the status
+// error a webhook rejection becomes ("admission webhook "<module>" denied the
+// request: ..."); a module failure with failurePolicy Fail an internal error
+// naming the module; warnings and audit annotations (keys prefixed with the
+// module name) are passed through. A request that matches no module is not
+// serialized and does not cross into the library.
+//
+// The plugin is configured through the admission configuration file
+// (--admission-control-config-file), inline under configuration: or by path:,
+// in YAML or JSON. Relative module paths in that configuration resolve
+// against the API server's working directory (the admission framework does
+// not tell a plugin where its configuration came from): use absolute paths.
+package admission
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/admission"
+	genericadmissioninit "k8s.io/apiserver/pkg/admission/initializer"
+	"k8s.io/apiserver/pkg/admission/plugin/cel"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/namespace"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/object"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/cel/environment"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+
+	"github.com/kubewasm/kubewasm/go/internal/binding"
+)
+
+// PluginName is the name of the admission plugin, as used in
+// --enable-admission-plugins and in the admission configuration file.
+const PluginName = "WASM"
+
+// Register registers the WASM admission plugin.
+func Register(plugins *admission.Plugins) {
+	plugins.Register(PluginName, func(config io.Reader) (admission.Interface, error) {
+		return NewFromReader(config, "")
+	})
+}
+
+// admitter is the part of binding.Handle the plugin uses; tests substitute a
+// fake.
+type admitter interface {
+	Admit(phase binding.Phase, moduleIDs []uint32, request []byte, timeout time.Duration, decode binding.DecodeFunc) error
+	Modules(decode binding.DecodeFunc) error
+	Close() error
+}
+
+// module is one configured module with its webhook-shaped match accessor.
+type module struct {
+	id       uint32
+	config   ModuleConfig
+	accessor webhook.WebhookAccessor
+}
+
+func (m *module) failOpen() bool {
+	return m.config.FailurePolicy != nil && *m.config.FailurePolicy == admissionregistrationv1.Ignore
+}
+
+// Plugin is the WASM admission plugin. It implements
+// admission.MutationInterface and admission.ValidationInterface and is safe
+// for concurrent use.
+type Plugin struct {
+	*admission.Handler
+
+	admitter   admitter
+	modules    []*module
+	mutating   []*module
+	validating []*module
+	reinvoke   bool // some mutating module has reinvocationPolicy IfNeeded
+
+	needNamespaces   bool // some module has a non-empty namespaceSelector
+	namespaceMatcher *namespace.Matcher
+	objectMatcher    *object.Matcher
+	authorizer       authorizer.UnconditionalAuthorizer
+
+	compilerOnce   sync.Once
+	filterCompiler cel.ConditionCompiler
+}
+
+var (
+	_ admission.MutationInterface                           = &Plugin{}
+	_ admission.ValidationInterface                         = &Plugin{}
+	_ admission.InitializationValidator                     = &Plugin{}
+	_ genericadmissioninit.WantsExternalKubeClientSet       = &Plugin{}
+	_ genericadmissioninit.WantsExternalKubeInformerFactory = &Plugin{}
+	_ genericadmissioninit.WantsAuthorizer                  = &Plugin{}
+)
+
+// NewFromReader builds the plugin from its configuration (YAML or JSON), as
+// the admission framework passes it. A nil reader (no configuration for
+// the plugin in the admission configuration file) is an error. Relative
+// module paths resolve against baseDir (empty: the working directory).
+func NewFromReader(config io.Reader, baseDir string) (*Plugin, error) {
+	if config == nil {
+		return nil, fmt.Errorf("admission plugin %q needs a configuration: add {name: %s, path: <file>} (or configuration: <inline>) to the plugins of --admission-control-config-file", PluginName, PluginName)
+	}
+	data, err := io.ReadAll(config)
+	if err != nil {
+		return nil, fmt.Errorf("admission plugin %q: reading configuration: %w", PluginName, err)
+	}
+	return New(data, baseDir)
+}
+
+// NewFromFile builds the plugin from a configuration file; relative module
+// paths resolve against the file's directory. The CLI uses it.
+func NewFromFile(path string) (*Plugin, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("admission plugin %q: %w", PluginName, err)
+	}
+	p, err := New(data, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("admission configuration %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// New builds the plugin from configuration bytes (YAML or JSON), loading and
+// compiling every module.
+func New(config []byte, baseDir string) (*Plugin, error) {
+	h, err := binding.Init(binding.KindAdmission, config, baseDir)
+	if err != nil {
+		return nil, fmt.Errorf("admission plugin %q: %w", PluginName, err)
+	}
+	p, err := newWithAdmitter(h)
+	if err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func newWithAdmitter(a admitter) (*Plugin, error) {
+	var mods Modules
+	if err := a.Modules(func(out []byte) error { return json.Unmarshal(out, &mods) }); err != nil {
+		return nil, fmt.Errorf("admission plugin %q: reading module list: %w", PluginName, err)
+	}
+	p := &Plugin{
+		admitter:         a,
+		namespaceMatcher: &namespace.Matcher{},
+		objectMatcher:    &object.Matcher{},
+	}
+	ops := sets.New[admission.Operation]()
+	for i := range mods.Modules {
+		m := &module{id: uint32(i), config: mods.Modules[i]}
+		m.accessor = accessorFor(m)
+		p.modules = append(p.modules, m)
+		if m.config.Mutating {
+			p.mutating = append(p.mutating, m)
+			if m.config.ReinvocationPolicy != nil && *m.config.ReinvocationPolicy == admissionregistrationv1.IfNeededReinvocationPolicy {
+				p.reinvoke = true
+			}
+		} else {
+			p.validating = append(p.validating, m)
+		}
+		if sel, err := m.accessor.GetParsedNamespaceSelector(); err != nil {
+			return nil, fmt.Errorf("admission plugin %q: module %q: namespaceSelector: %w", PluginName, m.config.Name, err)
+		} else if !sel.Empty() {
+			p.needNamespaces = true
+		}
+		if _, err := m.accessor.GetParsedObjectSelector(); err != nil {
+			return nil, fmt.Errorf("admission plugin %q: module %q: objectSelector: %w", PluginName, m.config.Name, err)
+		}
+		for _, r := range m.config.Rules {
+			for _, op := range r.Operations {
+				if op == admissionregistrationv1.OperationAll {
+					ops.Insert(admission.Create, admission.Update, admission.Delete, admission.Connect)
+				} else {
+					ops.Insert(admission.Operation(op))
+				}
+			}
+		}
+	}
+	// The chain skips the plugin for operations no rule names: the cheapest
+	// possible "no match".
+	p.Handler = admission.NewHandler(sets.List(ops)...)
+	return p, nil
+}
+
+// accessorFor expresses the module's match configuration as a webhook, so that
+// the upstream matchers (and their cached parsed selectors and compiled
+// match conditions) apply unchanged.
+func accessorFor(m *module) webhook.WebhookAccessor {
+	uid := fmt.Sprintf("%s/%d/%s", PluginName, m.id, m.config.Name)
+	c := &m.config
+	if c.Mutating {
+		return webhook.NewMutatingWebhookAccessor(uid, PluginName, &admissionregistrationv1.MutatingWebhook{
+			Name:                    c.Name,
+			Rules:                   c.Rules,
+			FailurePolicy:           c.FailurePolicy,
+			MatchPolicy:             c.MatchPolicy,
+			NamespaceSelector:       c.NamespaceSelector,
+			ObjectSelector:          c.ObjectSelector,
+			SideEffects:             c.SideEffects,
+			AdmissionReviewVersions: []string{"v1"},
+			ReinvocationPolicy:      c.ReinvocationPolicy,
+			MatchConditions:         c.MatchConditions,
+		})
+	}
+	return webhook.NewValidatingWebhookAccessor(uid, PluginName, &admissionregistrationv1.ValidatingWebhook{
+		Name:                    c.Name,
+		Rules:                   c.Rules,
+		FailurePolicy:           c.FailurePolicy,
+		MatchPolicy:             c.MatchPolicy,
+		NamespaceSelector:       c.NamespaceSelector,
+		ObjectSelector:          c.ObjectSelector,
+		SideEffects:             c.SideEffects,
+		AdmissionReviewVersions: []string{"v1"},
+		MatchConditions:         c.MatchConditions,
+	})
+}
+
+// Modules returns the normalized configuration of the modules, in order.
+func (p *Plugin) Modules() []ModuleConfig {
+	ret := make([]ModuleConfig, len(p.modules))
+	for i, m := range p.modules {
+		ret[i] = m.config
+	}
+	return ret
+}
+
+// Close releases the modules.
+func (p *Plugin) Close() error {
+	return p.admitter.Close()
+}
+
+// SetExternalKubeClientSet implements WantsExternalKubeClientSet: the client
+// is used for namespaces missing from the informer cache.
+func (p *Plugin) SetExternalKubeClientSet(client kubernetes.Interface) {
+	p.namespaceMatcher.Client = client
+}
+
+// SetExternalKubeInformerFactory implements WantsExternalKubeInformerFactory:
+// the namespace informer serves namespaceSelector. It is only started when a
+// module has a namespaceSelector.
+func (p *Plugin) SetExternalKubeInformerFactory(f informers.SharedInformerFactory) {
+	if !p.needNamespaces {
+		return
+	}
+	nsInformer := f.Core().V1().Namespaces()
+	p.namespaceMatcher.NamespaceLister = nsInformer.Lister()
+	p.SetReadyFunc(nsInformer.Informer().HasSynced)
+}
+
+// SetNamespaceLister sets the namespace lister directly (instead of an
+// informer factory), for offline use such as the CLI and tests.
+func (p *Plugin) SetNamespaceLister(l corelisters.NamespaceLister) {
+	p.namespaceMatcher.NamespaceLister = l
+}
+
+// SetAuthorizer implements WantsAuthorizer: the authorizer is the CEL
+// `authorizer` variable of matchConditions.
+func (p *Plugin) SetAuthorizer(a authorizer.Authorizer) {
+	p.authorizer = a
+}
+
+// ValidateInitialization implements admission.InitializationValidator.
+func (p *Plugin) ValidateInitialization() error {
+	if p.needNamespaces && p.namespaceMatcher.NamespaceLister == nil {
+		return fmt.Errorf("admission plugin %q: a module has a namespaceSelector but no namespace lister was set", PluginName)
+	}
+	return nil
+}
+
+func (p *Plugin) compiler() cel.ConditionCompiler {
+	p.compilerOnce.Do(func() {
+		p.filterCompiler = cel.NewConditionCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
+	})
+	return p.filterCompiler
+}
