@@ -308,6 +308,7 @@ def main(directory):
                "Provided settings are not valid: error parsing regexp for annotation cc-center: `^cc-[12$`")
     t.settings("sa: wrong type", sa, {"mandatory_annotations": "x"}, False, "invalid type")
     t.settings("sa: unknown field", sa, {"mandatory_annotation": ["x"]}, False, "unknown field")
+    t.settings("sa: not an object", sa, [], False, "settings must be a JSON object")
     settings = {"mandatory_annotations": ["puzzle.ch/owner"]}
     t.decision("sa: configmap without owner", sa, {"request": request(cm()), "settings": settings},
                accepted=False, message="The following mandatory annotations are missing: puzzle.ch/owner", code=None)

@@ -44,6 +44,9 @@ impl Settings {
         if value.is_null() {
             return Ok(Settings::default());
         }
+        if !value.is_object() {
+            return Err(format!("{INVALID_SETTINGS}settings must be a JSON object"));
+        }
         let s = Settings::deserialize(value).map_err(|e| format!("{INVALID_SETTINGS}{e}"))?;
         if s.annotations.keys().any(String::is_empty) {
             return Err(format!(
@@ -174,5 +177,6 @@ mod tests {
         assert!(Settings::from_value(&json!({"annotations": {"": "x"}})).is_err());
         assert!(Settings::from_value(&json!({"labels": {}})).is_err());
         assert!(Settings::from_value(&json!({})).is_ok());
+        assert!(Settings::from_value(&json!([])).is_err());
     }
 }

@@ -48,6 +48,9 @@ impl Settings {
         if value.is_null() {
             return Ok(Settings::default());
         }
+        if !value.is_object() {
+            return Err(format!("{INVALID_SETTINGS}settings must be a JSON object"));
+        }
         Settings::deserialize(value).map_err(|e| format!("{INVALID_SETTINGS}{e}"))
     }
 }

@@ -59,6 +59,8 @@ impl Settings {
     pub fn from_value(value: &Value) -> Result<Settings, String> {
         let raw: RawSettings = if value.is_null() {
             RawSettings::default()
+        } else if !value.is_object() {
+            return Err(format!("{INVALID_SETTINGS}settings must be a JSON object"));
         } else {
             RawSettings::deserialize(value).map_err(|e| format!("{INVALID_SETTINGS}{e}"))?
         };
