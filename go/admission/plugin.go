@@ -35,6 +35,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/admission"
 	genericadmissioninit "k8s.io/apiserver/pkg/admission/initializer"
@@ -93,10 +94,11 @@ type Plugin struct {
 	validating []*module
 	reinvoke   bool // some mutating module has reinvocationPolicy IfNeeded
 
-	needNamespaces   bool // some module has a non-empty namespaceSelector
-	namespaceMatcher *namespace.Matcher
-	objectMatcher    *object.Matcher
-	authorizer       authorizer.UnconditionalAuthorizer
+	needNamespaces    bool // some module has a non-empty namespaceSelector
+	offlineNamespaces bool // SetNamespaceLister was used: no client needed
+	namespaceMatcher  *namespace.Matcher
+	objectMatcher     *object.Matcher
+	authorizer        authorizer.UnconditionalAuthorizer
 
 	compilerOnce   sync.Once
 	filterCompiler cel.ConditionCompiler
@@ -168,6 +170,7 @@ func newWithAdmitter(a admitter) (*Plugin, error) {
 	ops := sets.New[admission.Operation]()
 	for i := range mods.Modules {
 		m := &module{id: uint32(i), config: mods.Modules[i]}
+		setDefaults(&m.config)
 		m.accessor = accessorFor(m)
 		p.modules = append(p.modules, m)
 		if m.config.Mutating {
@@ -200,6 +203,31 @@ func newWithAdmitter(a admitter) (*Plugin, error) {
 	// possible "no match".
 	p.Handler = admission.NewHandler(sets.List(ops)...)
 	return p, nil
+}
+
+// setDefaults applies the admissionregistration/v1 webhook defaults to fields
+// the library left unset (it normally applies them itself): failurePolicy
+// Fail, matchPolicy Equivalent, empty (match-all) selectors, reinvocation
+// Never. sideEffects has no default, as in v1.
+func setDefaults(c *ModuleConfig) {
+	if c.FailurePolicy == nil {
+		p := admissionregistrationv1.Fail
+		c.FailurePolicy = &p
+	}
+	if c.MatchPolicy == nil {
+		p := admissionregistrationv1.Equivalent
+		c.MatchPolicy = &p
+	}
+	if c.NamespaceSelector == nil {
+		c.NamespaceSelector = &metav1.LabelSelector{}
+	}
+	if c.ObjectSelector == nil {
+		c.ObjectSelector = &metav1.LabelSelector{}
+	}
+	if c.Mutating && c.ReinvocationPolicy == nil {
+		p := admissionregistrationv1.NeverReinvocationPolicy
+		c.ReinvocationPolicy = &p
+	}
 }
 
 // accessorFor expresses the module's match configuration as a webhook, so that
@@ -268,9 +296,12 @@ func (p *Plugin) SetExternalKubeInformerFactory(f informers.SharedInformerFactor
 }
 
 // SetNamespaceLister sets the namespace lister directly (instead of an
-// informer factory), for offline use such as the CLI and tests.
+// informer factory and a client), for offline use such as the CLI and tests.
+// The lister must know every namespace requests refer to: there is no client
+// to fall back to.
 func (p *Plugin) SetNamespaceLister(l corelisters.NamespaceLister) {
 	p.namespaceMatcher.NamespaceLister = l
+	p.offlineNamespaces = true
 }
 
 // SetAuthorizer implements WantsAuthorizer: the authorizer is the CEL
@@ -281,8 +312,14 @@ func (p *Plugin) SetAuthorizer(a authorizer.Authorizer) {
 
 // ValidateInitialization implements admission.InitializationValidator.
 func (p *Plugin) ValidateInitialization() error {
-	if p.needNamespaces && p.namespaceMatcher.NamespaceLister == nil {
+	if !p.needNamespaces {
+		return nil
+	}
+	if p.namespaceMatcher.NamespaceLister == nil {
 		return fmt.Errorf("admission plugin %q: a module has a namespaceSelector but no namespace lister was set", PluginName)
+	}
+	if p.namespaceMatcher.Client == nil && !p.offlineNamespaces {
+		return fmt.Errorf("admission plugin %q: a module has a namespaceSelector but no client was set", PluginName)
 	}
 	return nil
 }
