@@ -11,9 +11,10 @@
 
 POLICIES_DIR := $(ROOT)/modules/policies
 POLICIES_OUT := $(BUILD)/modules
-POLICIES_STAMP := $(BUILD)/policies
 POLICIES_TARGET_DIR := $(POLICIES_DIR)/target
 POLICIES_RELEASE := $(POLICIES_TARGET_DIR)/wasm32-wasip1/release
+# Inside cargo's output, so removing the target directory forces a build.
+POLICIES_STAMP := $(POLICIES_RELEASE)/.kubewasm-policies.stamp
 POLICIES_GO ?= go
 POLICIES_PYTHON ?= python3
 POLICIES_META_TOOL := $(POLICIES_DIR)/tools/wasm_meta.py
@@ -41,13 +42,13 @@ POLICIES_ANNOTATED_WASM := $(foreach a,$(POLICIES_ANNOTATED),$(POLICIES_OUT)/$(w
 .PHONY: policies policies-check policies-clean
 policies: $(POLICIES_RUST_WASM) $(POLICIES_GO_WASM) $(POLICIES_ANNOTATED_WASM)
 
-$(POLICIES_STAMP)/cargo.stamp: $(POLICIES_RUST_SRC)
+$(POLICIES_STAMP): $(POLICIES_RUST_SRC)
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 	cd $(POLICIES_DIR) && CARGO_TARGET_DIR=$(POLICIES_TARGET_DIR) \
 		$(CARGO) build --release --locked --target wasm32-wasip1
-	@mkdir -p $(@D) && touch $@
+	touch $@
 
-$(POLICIES_RUST_WASM): $(POLICIES_OUT)/%.wasm: $(POLICIES_STAMP)/cargo.stamp
+$(POLICIES_RUST_WASM): $(POLICIES_OUT)/%.wasm: $(POLICIES_STAMP)
 	@mkdir -p $(@D)
 	cp $(POLICIES_RELEASE)/$(subst -,_,$*).wasm $@
 
@@ -70,4 +71,4 @@ policies-check:
 	cd $(POLICIES_GO_DIR) && gofmt -l . | (! grep .) && $(POLICIES_GO) vet ./... && $(POLICIES_GO) test ./...
 
 policies-clean:
-	rm -f $(POLICIES_RUST_WASM) $(POLICIES_GO_WASM) $(POLICIES_ANNOTATED_WASM) $(POLICIES_STAMP)/cargo.stamp
+	rm -f $(POLICIES_RUST_WASM) $(POLICIES_GO_WASM) $(POLICIES_ANNOTATED_WASM) $(POLICIES_STAMP)
