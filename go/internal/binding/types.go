@@ -156,3 +156,8 @@ var ErrClosed error = &Error{Code: CodeUnavailable, Message: "handle is closed"}
 // DecodeFunc receives a result buffer owned by the library. The slice is only
 // valid during the call: it must be decoded (or copied), never retained.
 type DecodeFunc func(out []byte) error
+
+// LibraryDigest is the sha256 prefix of the static library the binary was
+// linked with, set at link time by mk/go.mk (-X). Changing it also makes Go
+// relink when only the library changed, which cgo does not notice.
+var LibraryDigest = "unknown"

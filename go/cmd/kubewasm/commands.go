@@ -1,0 +1,487 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apiserver/pkg/admission"
+	auditinternal "k8s.io/apiserver/pkg/apis/audit"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
+
+	wasmadmission "github.com/kubewasm/kubewasm/go/admission"
+	wasmauthenticator "github.com/kubewasm/kubewasm/go/authenticator"
+	wasmauthorizer "github.com/kubewasm/kubewasm/go/authorizer"
+	"github.com/kubewasm/kubewasm/go/internal/binding"
+)
+
+// namespaceLabels are extra labels of the request's namespace (admit
+// --namespace-labels).
+var namespaceLabels = map[string]string{}
+
+// check validates a configuration and loads its modules; it returns the
+// module names.
+func check(kindName, path string) ([]string, error) {
+	kind, err := binding.ParseKind(kindName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	h, err := binding.Init(kind, data, filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	var mods struct {
+		Modules []struct {
+			Name string `json:"name"`
+		} `json:"modules"`
+	}
+	if err := h.Modules(func(out []byte) error { return json.Unmarshal(out, &mods) }); err != nil {
+		return nil, err
+	}
+	if kind == binding.KindAdmission {
+		// Also build the plugin: selectors are parsed on the Go side.
+		p, err := wasmadmission.NewFromFile(path)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+	}
+	names := make([]string, 0, len(mods.Modules))
+	for _, m := range mods.Modules {
+		names = append(names, m.Name)
+	}
+	return names, nil
+}
+
+// authenticate answers a TokenReview. The request's spec.audiences are both
+// the audiences of the request context and the API server's implicit
+// audiences.
+func authenticate(ctx context.Context, config string, in []byte, _ io.Writer) (interface{}, error) {
+	var tr authenticationv1.TokenReview
+	if err := strictUnmarshal(in, &tr); err != nil {
+		return nil, fmt.Errorf("decoding TokenReview: %w", err)
+	}
+	a, err := wasmauthenticator.NewAuthenticatorFromFile(config, tr.Spec.Audiences)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	if len(tr.Spec.Audiences) > 0 {
+		ctx = authenticator.WithAudiences(ctx, tr.Spec.Audiences)
+	}
+	resp, ok, err := a.AuthenticateToken(ctx, tr.Spec.Token)
+	tr.Status = authenticationv1.TokenReviewStatus{}
+	switch {
+	case err != nil:
+		tr.Status.Error = err.Error()
+	case ok:
+		tr.Status.Authenticated = true
+		tr.Status.Audiences = resp.Audiences
+		tr.Status.User = authenticationv1.UserInfo{
+			Username: resp.User.GetName(),
+			UID:      resp.User.GetUID(),
+			Groups:   resp.User.GetGroups(),
+		}
+		if extra := resp.User.GetExtra(); extra != nil {
+			tr.Status.User.Extra = map[string]authenticationv1.ExtraValue{}
+			for k, v := range extra {
+				tr.Status.User.Extra[k] = v
+			}
+		}
+	}
+	tr.APIVersion, tr.Kind = authenticationv1.SchemeGroupVersion.String(), "TokenReview"
+	return &tr, nil
+}
+
+// authorize answers a SubjectAccessReview through the authorizer, from
+// attributes rebuilt from the review's spec.
+func authorize(ctx context.Context, config string, in []byte, _ io.Writer) (interface{}, error) {
+	var sar authorizationv1.SubjectAccessReview
+	if err := strictUnmarshal(in, &sar); err != nil {
+		return nil, fmt.Errorf("decoding SubjectAccessReview: %w", err)
+	}
+	attrs, err := attributesFrom(&sar.Spec)
+	if err != nil {
+		return nil, err
+	}
+	a, err := wasmauthorizer.NewFromFile(config)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	decision, reason, err := a.Authorize(ctx, attrs)
+	sar.Status = authorizationv1.SubjectAccessReviewStatus{
+		Allowed: decision == authorizer.DecisionAllow,
+		Denied:  decision == authorizer.DecisionDeny,
+		Reason:  reason,
+	}
+	if err != nil {
+		sar.Status.EvaluationError = err.Error()
+	}
+	sar.APIVersion, sar.Kind = authorizationv1.SchemeGroupVersion.String(), "SubjectAccessReview"
+	return &sar, nil
+}
+
+func attributesFrom(spec *authorizationv1.SubjectAccessReviewSpec) (authorizer.AttributesRecord, error) {
+	u := &user.DefaultInfo{Name: spec.User, UID: spec.UID, Groups: spec.Groups}
+	if spec.Extra != nil {
+		u.Extra = map[string][]string{}
+		for k, v := range spec.Extra {
+			u.Extra[k] = v
+		}
+	}
+	attrs := authorizer.AttributesRecord{User: u}
+	switch {
+	case spec.ResourceAttributes != nil:
+		ra := spec.ResourceAttributes
+		attrs.ResourceRequest = true
+		attrs.Verb, attrs.Namespace, attrs.Name = ra.Verb, ra.Namespace, ra.Name
+		attrs.APIGroup, attrs.APIVersion, attrs.Resource, attrs.Subresource = ra.Group, ra.Version, ra.Resource, ra.Subresource
+		if ra.FieldSelector != nil {
+			for _, r := range ra.FieldSelector.Requirements {
+				op := selection.Equals
+				if r.Operator == metav1.FieldSelectorOpNotIn {
+					op = selection.NotEquals
+				}
+				for _, v := range r.Values {
+					attrs.FieldSelectorRequirements = append(attrs.FieldSelectorRequirements, fields.Requirement{Field: r.Key, Operator: op, Value: v})
+				}
+			}
+		}
+		if ra.LabelSelector != nil {
+			for _, r := range ra.LabelSelector.Requirements {
+				op := map[metav1.LabelSelectorOperator]selection.Operator{
+					metav1.LabelSelectorOpIn: selection.In, metav1.LabelSelectorOpNotIn: selection.NotIn,
+					metav1.LabelSelectorOpExists: selection.Exists, metav1.LabelSelectorOpDoesNotExist: selection.DoesNotExist,
+				}[r.Operator]
+				req, err := labels.NewRequirement(r.Key, op, r.Values)
+				if err != nil {
+					return attrs, fmt.Errorf("labelSelector: %w", err)
+				}
+				attrs.LabelSelectorRequirements = append(attrs.LabelSelectorRequirements, *req)
+			}
+		}
+	case spec.NonResourceAttributes != nil:
+		attrs.Verb, attrs.Path = spec.NonResourceAttributes.Verb, spec.NonResourceAttributes.Path
+	default:
+		return attrs, fmt.Errorf("the SubjectAccessReview has neither resourceAttributes nor nonResourceAttributes")
+	}
+	return attrs, nil
+}
+
+// admit answers an AdmissionReview: the mutating phase, then (if it allowed)
+// the validating phase, as the admission chain runs them.
+func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (interface{}, error) {
+	var review admissionv1.AdmissionReview
+	if err := strictUnmarshal(in, &review); err != nil {
+		return nil, fmt.Errorf("decoding AdmissionReview: %w", err)
+	}
+	req := review.Request
+	if req == nil {
+		return nil, fmt.Errorf("the AdmissionReview has no request")
+	}
+	attrs, err := attributesFromRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	p, err := wasmadmission.NewFromFile(config)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	p.SetNamespaceLister(cliNamespaces{})
+	if err := p.ValidateInitialization(); err != nil {
+		return nil, err
+	}
+
+	var mu sync.Mutex
+	var reports []wasmadmission.PhaseReport
+	rec := &warningRecorder{}
+	ctx = warning.WithWarningRecorder(ctx, rec)
+	ctx = wasmadmission.WithReporter(ctx, func(r wasmadmission.PhaseReport) {
+		mu.Lock()
+		defer mu.Unlock()
+		reports = append(reports, r)
+	})
+	o := admission.NewObjectInterfacesFromScheme(scheme.Scheme)
+	if p.Handles(attrs.GetOperation()) {
+		err = p.Admit(ctx, attrs, o)
+		if err == nil {
+			err = p.Validate(ctx, attrs, o)
+		}
+	}
+
+	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: err == nil, Warnings: rec.list()}
+	if err != nil {
+		var se *apierrors.StatusError
+		if errors.As(err, &se) {
+			resp.Result = &se.ErrStatus
+		} else {
+			resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: 500, Message: err.Error()}
+		}
+	}
+	var patch []json.RawMessage
+	for _, r := range reports {
+		if r.Phase != binding.PhaseMutating || r.Result == nil || len(r.Result.Patch) == 0 {
+			continue
+		}
+		var ops []json.RawMessage
+		if json.Unmarshal(r.Result.Patch, &ops) == nil {
+			patch = append(patch, ops...)
+		}
+	}
+	if len(patch) > 0 && err == nil {
+		resp.Patch, _ = json.Marshal(patch)
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.PatchType = &pt
+	}
+	if ann := attrs.annotations(); len(ann) > 0 {
+		resp.AuditAnnotations = ann
+	}
+	summarize(stderr, reports)
+	review.Response = resp
+	review.APIVersion, review.Kind = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"
+	return &review, nil
+}
+
+func attributesFromRequest(req *admissionv1.AdmissionRequest) (*recordingAttrs, error) {
+	gvk := schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind}
+	obj, err := decodeObject(req.Object.Raw, gvk)
+	if err != nil {
+		return nil, fmt.Errorf("request.object: %w", err)
+	}
+	old, err := decodeObject(req.OldObject.Raw, gvk)
+	if err != nil {
+		return nil, fmt.Errorf("request.oldObject: %w", err)
+	}
+	var opts runtime.Object
+	if len(req.Options.Raw) > 0 {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(req.Options.Raw); err == nil {
+			opts = u
+		}
+	}
+	u := &user.DefaultInfo{Name: req.UserInfo.Username, UID: req.UserInfo.UID, Groups: req.UserInfo.Groups}
+	if req.UserInfo.Extra != nil {
+		u.Extra = map[string][]string{}
+		for k, v := range req.UserInfo.Extra {
+			u.Extra[k] = v
+		}
+	}
+	dryRun := req.DryRun != nil && *req.DryRun
+	gvr := schema.GroupVersionResource{Group: req.Resource.Group, Version: req.Resource.Version, Resource: req.Resource.Resource}
+	if req.Operation == "" {
+		return nil, fmt.Errorf("request.operation is empty")
+	}
+	return &recordingAttrs{Attributes: admission.NewAttributesRecord(obj, old, gvk, req.Namespace, req.Name, gvr, req.SubResource,
+		admission.Operation(req.Operation), opts, dryRun, u)}, nil
+}
+
+// decodeObject decodes an object of the request into its typed Go type when
+// client-go knows the kind, else into an Unstructured (as a custom resource).
+func decodeObject(raw []byte, gvk schema.GroupVersionKind) (runtime.Object, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
+	if err != nil {
+		if !runtime.IsNotRegisteredError(err) {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(raw); err != nil {
+			return nil, err
+		}
+		obj = u
+	}
+	if obj.GetObjectKind().GroupVersionKind().Empty() {
+		obj.GetObjectKind().SetGroupVersionKind(gvk)
+	}
+	return obj, nil
+}
+
+// summarize prints which modules matched in each phase and what they did.
+func summarize(w io.Writer, reports []wasmadmission.PhaseReport) {
+	seen := map[binding.Phase]bool{}
+	for _, r := range reports {
+		seen[r.Phase] = true
+		if len(r.Matched) == 0 {
+			fmt.Fprintf(w, "%-10s no module matched\n", r.Phase.String()+":")
+			continue
+		}
+		fmt.Fprintf(w, "%-10s matched %s\n", r.Phase.String()+":", strings.Join(r.Matched, ", "))
+		if r.Result == nil {
+			continue
+		}
+		for _, oc := range r.Result.Outcomes {
+			line := fmt.Sprintf("  %s: %s (%s)", oc.Module, oc.Outcome, time.Duration(oc.DurationNanos))
+			if oc.Error != "" {
+				line += ": " + oc.Error
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	for _, ph := range []binding.Phase{binding.PhaseMutating, binding.PhaseValidating} {
+		if !seen[ph] {
+			fmt.Fprintf(w, "%-10s not run\n", ph.String()+":")
+		}
+	}
+}
+
+// recordingAttrs records the audit annotations added during admission, as
+// the API server's audit layer would.
+type recordingAttrs struct {
+	admission.Attributes
+	mu  sync.Mutex
+	ann map[string]string
+}
+
+func (r *recordingAttrs) AddAnnotation(key, value string) error {
+	return r.AddAnnotationWithLevel(key, value, auditinternal.LevelMetadata)
+}
+
+func (r *recordingAttrs) AddAnnotationWithLevel(key, value string, level auditinternal.Level) error {
+	if err := r.Attributes.AddAnnotationWithLevel(key, value, level); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ann == nil {
+		r.ann = map[string]string{}
+	}
+	r.ann[key] = value
+	return nil
+}
+
+func (r *recordingAttrs) annotations() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ann
+}
+
+// warningRecorder collects warnings as the API server's warning filter does.
+type warningRecorder struct {
+	mu sync.Mutex
+	w  []string
+}
+
+func (r *warningRecorder) AddWarning(_, text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.w = append(r.w, text)
+}
+
+func (r *warningRecorder) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.w
+}
+
+// cliNamespaces answers namespace lookups offline: every namespace exists,
+// with the kubernetes.io/metadata.name label the API server sets plus the
+// --namespace-labels.
+type cliNamespaces struct{}
+
+func (cliNamespaces) Get(name string) (*corev1.Namespace, error) {
+	l := map[string]string{corev1.LabelMetadataName: name}
+	for k, v := range namespaceLabels {
+		l[k] = v
+	}
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}, nil
+}
+
+func (c cliNamespaces) List(sel labels.Selector) ([]*corev1.Namespace, error) {
+	return nil, nil
+}
+
+// namespaceLabelsFlag parses k=v,k2=v2 into namespaceLabels.
+type namespaceLabelsFlag struct{}
+
+func (namespaceLabelsFlag) String() string {
+	var kv []string
+	for k, v := range namespaceLabels {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
+}
+
+func (namespaceLabelsFlag) Set(s string) error {
+	for _, kv := range strings.Split(s, ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("want key=value, got %q", kv)
+		}
+		namespaceLabels[k] = v
+	}
+	return nil
+}
+
+// strictUnmarshal rejects unknown fields, so that typos in hand-written
+// requests are reported.
+func strictUnmarshal(data []byte, v interface{}) error {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+func jsonIndent(v interface{}) ([]byte, error) {
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// setupLogging sends klog to stderr at V(4) when verbose, and silences it
+// otherwise.
+func setupLogging(verbose bool, stderr io.Writer) {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	if verbose {
+		_ = fs.Set("v", "4")
+		klog.SetOutput(stderr)
+		_ = fs.Set("logtostderr", "false")
+		_ = fs.Set("alsologtostderr", "false")
+		_ = fs.Set("stderrthreshold", "FATAL")
+		return
+	}
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("alsologtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(io.Discard)
+}
