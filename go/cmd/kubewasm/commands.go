@@ -261,7 +261,7 @@ func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (int
 			patch = append(patch, ops...)
 		}
 	}
-	if len(patch) > 0 && err == nil {
+	if len(patch) > 0 { // shown even when the validating phase then rejected
 		resp.Patch, _ = json.Marshal(patch)
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.PatchType = &pt

@@ -1,0 +1,197 @@
+//go:build cgo
+
+package admission
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/admission"
+
+	"github.com/kubewasm/kubewasm/go/internal/fixtures"
+)
+
+const magicConfig = `modules:
+- name: magic-mutator
+  module: fixture:magic-mutator
+  mutating: true
+  rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["configmaps"]
+- name: magic-validator
+  module: fixture:magic-validator
+  rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["configmaps"]
+`
+
+func newFromFixtures(t testing.TB, config string) *Plugin {
+	t.Helper()
+	p, err := New(fixtures.Config(t, config), "")
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	p.SetNamespaceLister(staticNamespaces{"default": {"kubernetes.io/metadata.name": "default"}})
+	if err := p.ValidateInitialization(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestMagicAdmission is the magic scenario through the real library: the
+// mutator adds data.magic-value, the validator rejects not-allowed-value.
+func TestMagicAdmission(t *testing.T) {
+	p := newFromFixtures(t, magicConfig)
+	if got := p.Modules(); len(got) != 2 || got[0].Name != "magic-mutator" || !got[0].Mutating || got[1].Mutating {
+		t.Fatalf("modules: %+v", got)
+	}
+	cases := []struct {
+		name       string
+		data       map[string]string
+		wantReject bool
+	}{
+		{"allowed and mutated", map[string]string{"a": "b"}, false},
+		{"rejected", map[string]string{"not-allowed-value": "x"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := createAttrs(configMap("default", "magic", nil, tc.data), configMapGVK, configMapGVR, "default", "magic", "", false)
+			if err := p.Admit(context.Background(), a, objectInterfaces()); err != nil {
+				t.Fatalf("Admit: %v", err)
+			}
+			cm := a.GetObject().(*corev1.ConfigMap)
+			if cm.Data["magic-value"] != "foobar" {
+				t.Fatalf("not mutated: %v", cm.Data)
+			}
+			for k, v := range tc.data {
+				if cm.Data[k] != v {
+					t.Fatalf("mutation lost %s: %v", k, cm.Data)
+				}
+			}
+			err := p.Validate(context.Background(), a, objectInterfaces())
+			if !tc.wantReject {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			var se *apierrors.StatusError
+			if !errors.As(err, &se) || se.ErrStatus.Code != http.StatusForbidden ||
+				se.ErrStatus.Message != `admission webhook "magic-validator" denied the request: value 'not-allowed-value' not allowed in configmap` {
+				t.Fatalf("want the validator's 403, got %v", err)
+			}
+		})
+	}
+}
+
+// TestFailurePolicy: a module that fails costs one failed call, handled by
+// its failurePolicy, in both phases.
+func TestFailurePolicy(t *testing.T) {
+	for _, tc := range []struct {
+		hostile  string
+		mutating bool
+		policy   string
+	}{
+		{"hostile-trap", false, "Fail"}, {"hostile-trap", false, "Ignore"},
+		{"hostile-garbage", true, "Fail"}, {"hostile-garbage", true, "Ignore"},
+		{"hostile-loop", false, "Fail"}, {"hostile-loop", true, "Ignore"},
+	} {
+		name := tc.hostile + "/" + tc.policy
+		if tc.mutating {
+			name += "/mutating"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := "modules:\n- name: " + tc.hostile + "\n  module: fixture:" + tc.hostile + "\n  failurePolicy: " + tc.policy +
+				"\n  mutating: " + map[bool]string{true: "true", false: "false"}[tc.mutating] +
+				"\n  rules:\n  - operations: [\"*\"]\n    apiGroups: [\"\"]\n    apiVersions: [\"*\"]\n    resources: [\"configmaps\"]\n"
+			p := newFromFixtures(t, cfg)
+			a := createAttrs(configMap("default", "c", nil, nil), configMapGVK, configMapGVR, "default", "c", "", false)
+			var err error
+			if tc.mutating {
+				err = p.Admit(context.Background(), a, objectInterfaces())
+			} else {
+				err = p.Validate(context.Background(), a, objectInterfaces())
+			}
+			if tc.policy == "Ignore" {
+				if err != nil {
+					t.Fatalf("failurePolicy Ignore: want allowed, got %v", err)
+				}
+				found := false
+				for k, v := range annotations(a) {
+					found = found || (strings.HasPrefix(k, "failed-open.") && v == tc.hostile)
+				}
+				if !found {
+					t.Fatalf("no failed-open annotation: %v", annotations(a))
+				}
+				return
+			}
+			if !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), `kubewasm module "`+tc.hostile+`"`) {
+				t.Fatalf("failurePolicy Fail: want an internal error naming the module, got %v", err)
+			}
+		})
+	}
+}
+
+func benchAttrs() admission.Attributes {
+	return admission.NewAttributesRecord(configMap("default", "magic", nil, map[string]string{"a": "b"}), nil, configMapGVK, "default", "magic", configMapGVR, "", admission.Create, &metav1.CreateOptions{}, false, nil)
+}
+
+// BenchmarkAdmitMutating: one mutating decision (magic-mutator) including
+// matching, serialization, the cgo call and applying the patch.
+func BenchmarkAdmitMutating(b *testing.B) {
+	p := newFromFixtures(b, magicConfig)
+	o := objectInterfaces()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Admit(ctx, createAttrs(configMap("default", "magic", nil, map[string]string{"a": "b"}), configMapGVK, configMapGVR, "default", "magic", "", false), o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidate: one validating decision (magic-validator).
+func BenchmarkValidate(b *testing.B) {
+	p := newFromFixtures(b, magicConfig)
+	o := objectInterfaces()
+	ctx := context.Background()
+	a := benchAttrs()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Validate(ctx, a, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNoMatch: a Secret, which no module matches, through both phases:
+// the cost the plugin adds to every request it does not care about.
+func BenchmarkNoMatch(b *testing.B) {
+	p := newFromFixtures(b, magicConfig)
+	o := objectInterfaces()
+	ctx := context.Background()
+	secret := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "s"}}
+	a := admission.NewAttributesRecord(secret, nil, schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, "default", "s",
+		schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, "", admission.Create, &metav1.CreateOptions{}, false, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Admit(ctx, a, o); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Validate(ctx, a, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+//go:build cgo
+
+package authenticator
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/user"
+
+	"github.com/kubewasm/kubewasm/go/internal/fixtures"
+)
+
+func newFromFixtures(t testing.TB, config string) *Authenticator {
+	t.Helper()
+	a, err := New(fixtures.Config(t, config), "", authenticator.Audiences{"api"})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+const magicConfig = `modules:
+- name: magic-authenticator
+  module: fixture:magic-authenticator
+`
+
+// TestMagicAuthenticator is the magic scenario through the real library.
+func TestMagicAuthenticator(t *testing.T) {
+	a := newFromFixtures(t, magicConfig)
+	cases := []struct {
+		name   string
+		token  string
+		ctxAud authenticator.Audiences
+		wantOK bool
+		want   *user.DefaultInfo
+	}{
+		{"magic token", "magic-token", nil, true, &user.DefaultInfo{Name: "magic-user", UID: "0", Groups: []string{"magic-group"}}},
+		{"magic token, API audience", "magic-token", authenticator.Audiences{"api"}, true, &user.DefaultInfo{Name: "magic-user", UID: "0", Groups: []string{"magic-group"}}},
+		{"magic token, foreign audience", "magic-token", authenticator.Audiences{"elsewhere"}, false, nil},
+		{"other token", "not-magic", nil, false, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.ctxAud != nil {
+				ctx = authenticator.WithAudiences(ctx, tc.ctxAud)
+			}
+			resp, ok, err := a.AuthenticateToken(ctx, tc.token)
+			if err != nil || ok != tc.wantOK {
+				t.Fatalf("ok=%v err=%v, want ok=%v and no error", ok, err, tc.wantOK)
+			}
+			if !ok {
+				return
+			}
+			u := resp.User.(*user.DefaultInfo)
+			if u.Name != tc.want.Name || u.UID != tc.want.UID || strings.Join(u.Groups, ",") != strings.Join(tc.want.Groups, ",") {
+				t.Fatalf("user %+v, want %+v", u, tc.want)
+			}
+		})
+	}
+}
+
+// TestFailingModules: a module that traps, loops or answers garbage never
+// authenticates, and the error does not contain the token.
+func TestFailingModules(t *testing.T) {
+	for _, hostile := range []string{"hostile-trap", "hostile-garbage", "hostile-loop", "hostile-exit"} {
+		t.Run(hostile, func(t *testing.T) {
+			a := newFromFixtures(t, "modules:\n- name: "+hostile+"\n  module: fixture:"+hostile+"\n")
+			const token = "very-secret-token-1234"
+			resp, ok, err := a.AuthenticateToken(context.Background(), token)
+			if ok || resp != nil {
+				t.Fatalf("a failing module authenticated: %+v", resp)
+			}
+			if err != nil && strings.Contains(err.Error(), token) {
+				t.Fatalf("error contains the token: %v", err)
+			}
+		})
+	}
+}
+
+func BenchmarkAuthenticate(b *testing.B) {
+	a := newFromFixtures(b, magicConfig)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := a.AuthenticateToken(ctx, "magic-token"); !ok || err != nil {
+			b.Fatalf("ok=%v err=%v", ok, err)
+		}
+	}
+}
+
+func BenchmarkAuthenticateParallel(b *testing.B) {
+	a := newFromFixtures(b, magicConfig)
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok, err := a.AuthenticateToken(ctx, "magic-token"); !ok || err != nil {
+				b.Errorf("ok=%v err=%v", ok, err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,82 @@
+//go:build cgo
+
+package authorizer
+
+import (
+	"context"
+	"testing"
+
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/kubewasm/kubewasm/go/internal/fixtures"
+)
+
+func newFromFixtures(t testing.TB, config string) *Authorizer {
+	t.Helper()
+	a, err := New(fixtures.Config(t, config), "")
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+const magicConfig = `modules:
+- name: magic-authorizer
+  module: fixture:magic-authorizer
+`
+
+var magicUser = &user.DefaultInfo{Name: "magic-user", UID: "0", Groups: []string{"magic-group"}}
+
+// TestMagicAuthorizer is the magic scenario through the real library.
+func TestMagicAuthorizer(t *testing.T) {
+	a := newFromFixtures(t, magicConfig)
+	cases := []struct {
+		name string
+		attr authorizer.AttributesRecord
+		want authorizer.Decision
+	}{
+		{"magic group on configmaps", authorizer.AttributesRecord{User: magicUser, Verb: "create", Namespace: "default", APIVersion: "v1", Resource: "configmaps", ResourceRequest: true}, authorizer.DecisionAllow},
+		{"magic group on pods", authorizer.AttributesRecord{User: magicUser, Verb: "get", Namespace: "default", APIVersion: "v1", Resource: "pods", ResourceRequest: true}, authorizer.DecisionNoOpinion},
+		{"other user on configmaps", authorizer.AttributesRecord{User: &user.DefaultInfo{Name: "bob"}, Verb: "get", APIVersion: "v1", Resource: "configmaps", ResourceRequest: true}, authorizer.DecisionNoOpinion},
+		{"non-resource", authorizer.AttributesRecord{User: magicUser, Verb: "get", Path: "/healthz"}, authorizer.DecisionNoOpinion},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _, err := a.Authorize(context.Background(), tc.attr)
+			if d != tc.want || err != nil {
+				t.Fatalf("got %v, %v; want %v without error", d, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestFailingModules: failing modules never allow; with the default
+// failurePolicy (NoOpinion) the failure is reported as an error.
+func TestFailingModules(t *testing.T) {
+	for _, hostile := range []string{"hostile-trap", "hostile-garbage", "hostile-loop"} {
+		t.Run(hostile, func(t *testing.T) {
+			a := newFromFixtures(t, "modules:\n- name: "+hostile+"\n  module: fixture:"+hostile+"\n")
+			d, _, err := a.Authorize(context.Background(), authorizer.AttributesRecord{User: magicUser, Verb: "get", APIVersion: "v1", Resource: "configmaps", ResourceRequest: true})
+			if d == authorizer.DecisionAllow {
+				t.Fatalf("a failing module allowed")
+			}
+			if d != authorizer.DecisionNoOpinion || err == nil {
+				t.Fatalf("got %v, %v; want NoOpinion with an error", d, err)
+			}
+		})
+	}
+}
+
+func BenchmarkAuthorize(b *testing.B) {
+	a := newFromFixtures(b, magicConfig)
+	attr := authorizer.AttributesRecord{User: magicUser, Verb: "create", Namespace: "default", APIVersion: "v1", Resource: "configmaps", ResourceRequest: true}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if d, _, err := a.Authorize(ctx, attr); d != authorizer.DecisionAllow || err != nil {
+			b.Fatalf("%v %v", d, err)
+		}
+	}
+}
