@@ -20,7 +20,7 @@ POLICIES_PYTHON ?= python3
 POLICIES_META_TOOL := $(POLICIES_DIR)/tools/wasm_meta.py
 
 # Rust (kubewarden-policy-sdk) policies: crate directory = output name.
-POLICIES_RUST := safe-annotations annotate capability-caller logger
+POLICIES_RUST := safe-annotations annotate capability-caller logger hostile-policy
 POLICIES_RUST_SRC := $(POLICIES_DIR)/Cargo.toml $(POLICIES_DIR)/Cargo.lock \
 	$(wildcard $(POLICIES_DIR)/*/Cargo.toml $(POLICIES_DIR)/*/src/*.rs)
 POLICIES_RUST_WASM := $(POLICIES_RUST:%=$(POLICIES_OUT)/%.wasm)

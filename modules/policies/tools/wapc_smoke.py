@@ -17,6 +17,7 @@ import json
 import os
 import struct
 import sys
+import threading
 import time
 
 import wasmtime
@@ -142,9 +143,13 @@ def exit_code(exc):
 
 
 class Policy:
-    def __init__(self, path, log_fails=False):
-        self.engine = Engine()
+    def __init__(self, path, log_fails=False, timeout=None, memory_limit=None):
+        config = wasmtime.Config()
+        config.epoch_interruption = timeout is not None
+        self.engine = Engine(config)
         self.module = Module.from_file(self.engine, path)
+        self.timeout = timeout
+        self.memory_limit = memory_limit
         self.log_fails = log_fails
         self.logs = []
         self.stderr = ""
@@ -152,6 +157,11 @@ class Policy:
 
     def _instance(self, st, argv=None, stdin=b""):
         store = Store(self.engine)
+        if self.timeout is not None:
+            # one tick = 10 ms, see _ticking
+            store.set_epoch_deadline(max(1, int(self.timeout * 100)))
+        if self.memory_limit is not None:
+            store.set_limits(memory_size=self.memory_limit)
         linker = Linker(self.engine)
         self.wasi_state = {"argv": argv or [], "stdin": stdin}
         self.wasi_calls = []
@@ -197,7 +207,24 @@ class Policy:
         self.stdout = bytes(self.wasi_state.get("out1", b""))
         self.stderr = bytes(self.wasi_state.get("out2", b"")).decode(errors="replace")
 
+    def _ticking(self):
+        """Starts a thread that ticks the engine's epoch every 10 ms; returns its stop event."""
+        stop = threading.Event()
+        if self.timeout is not None:
+            def tick():
+                while not stop.wait(0.01):
+                    self.engine.increment_epoch()
+            threading.Thread(target=tick, daemon=True).start()
+        return stop
+
     def call(self, op, payload):
+        stop = self._ticking()
+        try:
+            return self._call(op, payload)
+        finally:
+            stop.set()
+
+    def _call(self, op, payload):
         """waPC: one fresh instance, _start/wapc_init, one guest call. Returns (rc, bytes)."""
         if not isinstance(payload, bytes):
             payload = json.dumps(payload).encode()
@@ -214,7 +241,8 @@ class Policy:
             rc = exports["__guest_call"](store, len(st["op"]), len(payload))
             out = st.get("response") if rc == 1 else st.get("error", b"No error message set")
         except wasmtime.Trap as e:
-            rc, out = 0, ("trap: " + str(e).splitlines()[0]).encode()
+            reason = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
+            rc, out = 0, ("trap: " + reason).encode()
         self._finish()
         return rc, out
 
@@ -389,6 +417,26 @@ def main(directory):
     code, out = go.run_wasi("bogus", b"")
     t.check("go wasi mode: bad subcommand", code == 1 and "wrong subcommand" in go.stderr, (code, go.stderr))
     t.check("go wasi mode: WASI calls", set(go.wasi_calls) <= GO_WASI_CALLS, go.wasi_calls)
+
+    hp = p("hostile-policy", timeout=1.0, memory_limit=64 << 20)
+    slow = p("hostile-policy", timeout=30.0, memory_limit=64 << 20)  # the Python host is slow per host call
+    for action, expect in [
+        ("loop", lambda rc, out: (rc, out) == (0, b"trap: wasm trap: interrupt")),
+        ("allocate", lambda rc, out: rc == 0 and out.startswith(b"trap:")),
+        ("panic", lambda rc, out: rc == 0 and out.startswith(b"trap:") and "panic on purpose" in hp.stderr),
+        ("garbage", lambda rc, out: rc == 1 and out == b"this is not JSON \xff"),
+        ("huge", lambda rc, out: rc == 1 and len(out) > 16 << 20),
+        ("error", lambda rc, out: (rc, out) == (0, b"hostile-policy: guest error on purpose")),
+        ("stderr", lambda rc, out: rc == 1 and json.loads(out)["accepted"] and len(slow.stderr) == 64 << 20),
+        ("log_flood", lambda rc, out: rc == 1 and len(slow.logs) == 100_000),
+    ]:
+        h = slow if action in ("stderr", "log_flood") else hp
+        h.logs.clear()
+        rc, out = h.call("validate", {"request": request(cm()), "settings": {"action": action}})
+        t.check(f"hostile: {action}", expect(rc, out), (rc, out[:200], h.stderr[:200]))
+    rc, out = hp.call("validate_settings", {"settings_action": "loop"})
+    t.check("hostile: loop in validate_settings", (rc, out) == (0, b"trap: wasm trap: interrupt"), (rc, out[:200]))
+    t.settings("hostile: unknown action", hp, {"action": "explode"}, False, "unknown variant")
 
     print(f"{t.passed} passed, {t.failed} failed")
     return 1 if t.failed else 0
