@@ -31,6 +31,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ import (
 	genericadmissioninit "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/admission/plugin/cel"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/namespace"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/object"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -199,6 +201,9 @@ func newWithAdmitter(a admitter) (*Plugin, error) {
 			}
 		}
 	}
+	if err := p.compileMatchConditions(); err != nil {
+		return nil, err
+	}
 	// The chain skips the plugin for operations no rule names: the cheapest
 	// possible "no match".
 	p.Handler = admission.NewHandler(sets.List(ops)...)
@@ -320,6 +325,36 @@ func (p *Plugin) ValidateInitialization() error {
 	}
 	if p.namespaceMatcher.Client == nil && !p.offlineNamespaces {
 		return fmt.Errorf("admission plugin %q: a module has a namespaceSelector but no client was set", PluginName)
+	}
+	return nil
+}
+
+// maxMatchConditions is the webhooks' limit.
+const maxMatchConditions = 64
+
+// compileMatchConditions compiles every module's matchConditions once at
+// start, so that an invalid expression is a configuration error (as the API
+// rejects such a webhook configuration) rather than a failure per request.
+func (p *Plugin) compileMatchConditions() error {
+	var problems []string
+	var compiler cel.Compiler
+	for _, m := range p.modules {
+		if len(m.config.MatchConditions) > maxMatchConditions {
+			problems = append(problems, fmt.Sprintf("module %q: matchConditions: at most %d are allowed", m.config.Name, maxMatchConditions))
+		}
+		for i, mc := range m.config.MatchConditions {
+			if compiler == nil {
+				compiler = cel.NewCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
+			}
+			res := compiler.CompileCELExpression(&matchconditions.MatchCondition{Name: mc.Name, Expression: mc.Expression},
+				cel.OptionalVariableDeclarations{HasAuthorizer: true}, environment.NewExpressions)
+			if res.Error != nil {
+				problems = append(problems, fmt.Sprintf("module %q: matchConditions[%d] (%s): %v", m.config.Name, i, mc.Name, res.Error))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("admission plugin %q:\n%s", PluginName, strings.Join(problems, "\n"))
 	}
 	return nil
 }

@@ -477,6 +477,19 @@ func TestNamespaceSelectorNeedsLister(t *testing.T) {
 	}
 }
 
+// TestInvalidMatchConditions: a bad CEL expression is a configuration error
+// listing every problem.
+func TestInvalidMatchConditions(t *testing.T) {
+	fake := &fakeAdmitter{modules: []ModuleConfig{
+		{Name: "m0", MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "syntax", Expression: "object.metadata.name =="}}},
+		{Name: "m1", MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "type", Expression: "'not a bool'"}}},
+	}}
+	_, err := newWithAdmitter(fake)
+	if err == nil || !strings.Contains(err.Error(), `module "m0": matchConditions[0] (syntax)`) || !strings.Contains(err.Error(), `module "m1": matchConditions[0] (type)`) {
+		t.Fatalf("want both problems listed, got %v", err)
+	}
+}
+
 // warnings is a warning.Recorder.
 type warnings struct {
 	mu sync.Mutex
