@@ -28,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
+	"github.com/kubewasm/kubewasm/go/internal/metrics"
 )
 
 // Audit annotation key prefixes. They mirror the webhook dispatchers' keys
@@ -321,6 +322,7 @@ func (p *Plugin) invoke(ctx context.Context, phase binding.Phase, g group, req [
 		return json.Unmarshal(out, &res)
 	})
 	if err != nil {
+		metrics.ObserveError(binding.KindAdmission, err)
 		res = Result{Allowed: true}
 		for _, m := range g.modules {
 			if !m.failOpen() && res.Allowed {
@@ -335,6 +337,7 @@ func (p *Plugin) invoke(ctx context.Context, phase binding.Phase, g group, req [
 			}
 		}
 	}
+	metrics.ObserveOutcomes(binding.KindAdmission, res.Outcomes)
 	report(ctx, PhaseReport{Phase: phase, Matched: names, Result: &res})
 	return &res
 }

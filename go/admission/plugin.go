@@ -52,6 +52,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
+	"github.com/kubewasm/kubewasm/go/internal/metrics"
 )
 
 // PluginName is the name of the admission plugin, as used in
@@ -156,6 +157,7 @@ func New(config []byte, baseDir string) (*Plugin, error) {
 		_ = h.Close()
 		return nil, err
 	}
+	metrics.Register()
 	return p, nil
 }
 

@@ -36,6 +36,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
+	"github.com/kubewasm/kubewasm/go/internal/metrics"
 )
 
 // tokenReviewer is the part of binding.Handle the authenticator uses; tests
@@ -100,6 +101,7 @@ func New(config []byte, baseDir string, implicitAudiences authenticator.Audience
 	if err != nil {
 		return nil, err
 	}
+	metrics.Register()
 	return newWithReviewer(h, implicitAudiences), nil
 }
 
@@ -144,8 +146,10 @@ func (a *Authenticator) Review(ctx context.Context, token string) (*authenticati
 		return json.Unmarshal(out, &res)
 	})
 	if err != nil {
+		metrics.ObserveError(binding.KindAuthentication, err)
 		return nil, errors.New(redact(err.Error()))
 	}
+	metrics.ObserveOutcomes(binding.KindAuthentication, res.Outcomes)
 	binding.Log(binding.KindAuthentication, res.Logs, redact)
 	res.Status.Error = redact(res.Status.Error)
 	return &res.Status, nil

@@ -35,6 +35,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
+	"github.com/kubewasm/kubewasm/go/internal/metrics"
 )
 
 // subjectAccessReviewer is the part of binding.Handle the authorizer uses;
@@ -110,6 +111,7 @@ func New(config []byte, baseDir string) (*Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
+	metrics.Register()
 	return newWithReviewer(h), nil
 }
 
@@ -145,8 +147,10 @@ func (a *Authorizer) Review(ctx context.Context, sar *authorizationv1.SubjectAcc
 		return json.Unmarshal(out, &res)
 	})
 	if err != nil {
+		metrics.ObserveError(binding.KindAuthorization, err)
 		return nil, err
 	}
+	metrics.ObserveOutcomes(binding.KindAuthorization, res.Outcomes)
 	binding.Log(binding.KindAuthorization, res.Logs, nil)
 	return &res.Status, nil
 }

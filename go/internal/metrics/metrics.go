@@ -1,0 +1,59 @@
+// Package metrics holds the kubewasm metrics of the API server (namespace
+// apiserver, subsystem wasm, ALPHA), registered in the legacy registry like
+// the webhook metrics. Labels are bounded: the kind, the configured module
+// names and the library's fixed outcome values.
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/kubewasm/kubewasm/go/internal/binding"
+)
+
+var (
+	moduleDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Namespace:      "apiserver",
+		Subsystem:      "wasm",
+		Name:           "module_duration_seconds",
+		Help:           "Time one kubewasm module took to answer one request, by kind (authentication, authorization, admission), module and outcome.",
+		Buckets:        []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30},
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"kind", "module", "outcome"})
+
+	callErrors = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace:      "apiserver",
+		Subsystem:      "wasm",
+		Name:           "library_errors_total",
+		Help:           "kubewasm library calls that failed as a whole (not a module failure), by kind and error code.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"kind", "code"})
+
+	registerOnce sync.Once
+)
+
+// Register registers the metrics (once).
+func Register() {
+	registerOnce.Do(func() {
+		legacyregistry.MustRegister(moduleDuration, callErrors)
+	})
+}
+
+// ObserveOutcomes records one result's per-module outcomes.
+func ObserveOutcomes(kind binding.Kind, outcomes []binding.Outcome) {
+	for _, o := range outcomes {
+		moduleDuration.WithLabelValues(kind.String(), o.Module, o.Outcome).Observe(time.Duration(o.DurationNanos).Seconds())
+	}
+}
+
+// ObserveError records a library error.
+func ObserveError(kind binding.Kind, err error) {
+	code := "unknown"
+	if e, ok := err.(*binding.Error); ok {
+		code = e.Code.String()
+	}
+	callErrors.WithLabelValues(kind.String(), code).Inc()
+}
