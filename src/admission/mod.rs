@@ -1,0 +1,362 @@
+//! Admission: the caller (the API server's plugin) matches modules against the request and
+//! sends one phase at a time. Mutating modules run in order, each seeing the object as mutated by
+//! the ones before; validating modules all run until one rejects. The result carries one RFC
+//! 6902 patch relative to the request's original object. A failed module follows its
+//! `failurePolicy`: `Fail` stops with an error, `Ignore` skips it and reports it.
+
+pub mod patch;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{FailurePolicy, Kind, ModuleType};
+use crate::error::Error;
+use crate::handle::{Deadline, Handle, LoadedModule, Report, check_input, clean};
+use crate::log::{Level, Redactor};
+use crate::protocol::kubewarden;
+
+pub use patch::Mutation;
+
+/// The admission phase of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Mutating modules (`mutating: true`).
+    Mutating,
+    /// Validating modules.
+    Validating,
+}
+
+impl Phase {
+    /// The C ABI number of this phase.
+    pub fn from_abi(n: u32) -> Option<Phase> {
+        match n {
+            1 => Some(Phase::Mutating),
+            2 => Some(Phase::Validating),
+            _ => None,
+        }
+    }
+}
+
+/// A rejection's status, as `metav1.Status` carries it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Status {
+    /// HTTP code; 403 when the module gave none.
+    pub code: i64,
+    /// The module's message.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// The module's reason.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// An audit annotation from a module; the caller prefixes the key with the module name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditAnnotation {
+    /// Module name.
+    pub module: String,
+    /// Key as the module gave it.
+    pub key: String,
+    /// Value.
+    pub value: String,
+}
+
+/// The combined result of [`Handle::admit`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionResult {
+    /// The request may proceed.
+    pub allowed: bool,
+    /// The rejecting module's status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// The module that rejected the request, or failed with `failurePolicy: Fail`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// The failure of a module whose `failurePolicy` is `Fail`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// RFC 6902 operations turning the request's object into the mutated object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<Value>,
+    /// Warnings for the client.
+    pub warnings: Vec<String>,
+    /// Audit annotations.
+    pub audit_annotations: Vec<AuditAnnotation>,
+    /// Outcomes and log lines.
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+/// A module's answer, the same for every protocol.
+#[derive(Debug, Default)]
+pub(crate) struct Verdict {
+    pub allowed: bool,
+    pub status: Option<Status>,
+    pub mutation: Option<Mutation>,
+    pub warnings: Vec<String>,
+    pub audit_annotations: BTreeMap<String, String>,
+}
+
+/// The request as it travels through the chain.
+struct Request {
+    uid: String,
+    value: Value,
+    /// The serialised request: the caller's bytes until a mutation changes the object.
+    bytes: Vec<u8>,
+}
+
+impl Handle {
+    /// Runs the modules `ids` (in the given order) of `phase` on an AdmissionRequest (JSON:
+    /// `AdmissionReview.request`). `timeout_ns` bounds the whole phase (0: module timeouts only).
+    pub fn admit(&self, phase: Phase, ids: &[u32], request: &[u8], timeout_ns: u64) -> Result<AdmissionResult, Error> {
+        self.expect_kind(Kind::Admission)?;
+        let mut modules = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let m = self
+                .modules
+                .get(id as usize)
+                .ok_or_else(|| Error::invalid_argument(format!("no module with id {id}")))?;
+            let mutating = m.config.admission.as_ref().is_some_and(|a| a.mutating);
+            if mutating != (phase == Phase::Mutating) {
+                return Err(Error::invalid_argument(format!(
+                    "module \"{}\" does not run in the {:?} phase",
+                    m.config.name, phase
+                )));
+            }
+            modules.push(m);
+        }
+        check_input(request)?;
+        let value: Value = serde_json::from_slice(request)
+            .map_err(|e| Error::bad_request(format!("the request is not an AdmissionRequest: {e}")))?;
+        let uid = value
+            .get("uid")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| Error::bad_request("the AdmissionRequest has no uid"))?
+            .to_string();
+        let original = value.get("object").cloned().unwrap_or(Value::Null);
+        let mut req = Request { uid, value, bytes: request.to_vec() };
+        let deadline = Deadline::after_nanos(timeout_ns);
+        let mut result = AdmissionResult {
+            allowed: true,
+            status: None,
+            module: None,
+            error: None,
+            patch: None,
+            warnings: Vec::new(),
+            audit_annotations: Vec::new(),
+            report: Report::default(),
+        };
+        let mut mutated = false;
+        for m in modules {
+            let name = m.config.name.clone();
+            let (verdict, took) = self.call_admission(m, &req, deadline, &mut result.report);
+            let verdict = verdict.and_then(|v| check_verdict(m, v, phase, &req));
+            let verdict = match verdict {
+                Ok(v) => v,
+                Err(e) => {
+                    let e = clean(&Redactor::default(), e);
+                    if m.config.failure_policy == FailurePolicy::Ignore {
+                        result.report.outcome(&name, "ignored", took, Some(e));
+                        result.report.log(Level::Warning, &name, "failurePolicy is Ignore: the request continues".into());
+                        continue;
+                    }
+                    result.report.outcome(&name, "error", took, Some(e.clone()));
+                    result.allowed = false;
+                    result.error = Some(format!("module \"{name}\" failed: {e}"));
+                    result.module = Some(name);
+                    return Ok(result);
+                }
+            };
+            result.warnings.extend(verdict.warnings);
+            result.audit_annotations.extend(
+                verdict
+                    .audit_annotations
+                    .into_iter()
+                    .map(|(key, value)| AuditAnnotation { module: name.clone(), key, value }),
+            );
+            if !verdict.allowed {
+                result.report.outcome(&name, "rejected", took, None);
+                result.allowed = false;
+                result.status = Some(verdict.status.unwrap_or(Status { code: 403, ..Default::default() }));
+                result.module = Some(name);
+                return Ok(result);
+            }
+            match verdict.mutation {
+                Some(mutation) => {
+                    let object = req.value.get("object").cloned().unwrap_or(Value::Null);
+                    let applied = mutation.apply(object).and_then(|new| {
+                        patch::check_identity(req.value.get("object").unwrap_or(&Value::Null), &new)?;
+                        Ok(new)
+                    });
+                    match applied {
+                        Ok(new) => {
+                            let changed = req.value.get("object") != Some(&new);
+                            if changed {
+                                req.value["object"] = new;
+                                req.bytes = serde_json::to_vec(&req.value).expect("a JSON value serialises");
+                                mutated = true;
+                            }
+                            result.report.outcome(&name, if changed { "mutated" } else { "allowed" }, took, None);
+                        }
+                        Err(e) => {
+                            // A bad patch is a failed call: apply the failure policy.
+                            if m.config.failure_policy == FailurePolicy::Ignore {
+                                result.report.outcome(&name, "ignored", took, Some(e));
+                                continue;
+                            }
+                            result.report.outcome(&name, "error", took, Some(e.clone()));
+                            result.allowed = false;
+                            result.error = Some(format!("module \"{name}\" failed: {e}"));
+                            result.module = Some(name);
+                            return Ok(result);
+                        }
+                    }
+                }
+                None => result.report.outcome(&name, "allowed", took, None),
+            }
+        }
+        if mutated {
+            let ops = json_patch::diff(&original, req.value.get("object").unwrap_or(&Value::Null));
+            if !ops.0.is_empty() {
+                result.patch = Some(serde_json::to_value(ops).expect("a patch serialises"));
+            }
+        }
+        Ok(result)
+    }
+
+    fn call_admission(
+        &self,
+        m: &LoadedModule,
+        req: &Request,
+        deadline: Deadline,
+        report: &mut Report,
+    ) -> (Result<Verdict, String>, Duration) {
+        match m.config.module_type {
+            ModuleType::Wasi => {
+                let mut review = Vec::with_capacity(req.bytes.len() + 80);
+                review.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"#);
+                review.extend_from_slice(&req.bytes);
+                review.push(b'}');
+                let (answer, took) = self.call_wasi(m, &review, deadline, &Redactor::default(), report);
+                (answer.and_then(|r| wasi_verdict(r, &req.uid)), took)
+            }
+            ModuleType::Kubewarden => {
+                kubewarden::validate(m, &req.value, deadline, report)
+            }
+        }
+    }
+}
+
+/// Checks what a verdict may contain for this module and request.
+fn check_verdict(m: &LoadedModule, v: Verdict, phase: Phase, req: &Request) -> Result<Verdict, String> {
+    if v.mutation.is_some() {
+        let kubewarden = m.config.module_type == ModuleType::Kubewarden;
+        if phase == Phase::Validating {
+            return Err(if kubewarden {
+                "The policy attempted to mutate the request, but it is currently configured to not allow mutations (set mutating: true)".into()
+            } else {
+                "a validating module may not return a patch (configure it with mutating: true)".into()
+            });
+        }
+        if v.allowed && req.value.get("object").is_none_or(Value::is_null) {
+            return Err(if kubewarden {
+                "Incoming object is null, which happens only with DELETE operations, but the policy is attempting a mutation. This is not allowed".into()
+            } else {
+                format!(
+                    "the module returned a patch for a request without an object (operation {})",
+                    req.value.get("operation").and_then(Value::as_str).unwrap_or("unknown")
+                )
+            });
+        }
+    }
+    Ok(v)
+}
+
+/// Reads a `wasi` module's AdmissionReview answer, verified as the webhook verifies one.
+fn wasi_verdict(response: Option<Value>, uid: &str) -> Result<Verdict, String> {
+    let review = response.ok_or("the module returned no response")?;
+    let api_version = review.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = review.get("kind").and_then(Value::as_str).unwrap_or("");
+    if api_version != "admission.k8s.io/v1" || kind != "AdmissionReview" {
+        return Err(format!(
+            "expected an admission.k8s.io/v1 AdmissionReview, got apiVersion \"{api_version}\", kind \"{kind}\""
+        ));
+    }
+    let r = review
+        .get("response")
+        .and_then(Value::as_object)
+        .ok_or("the AdmissionReview has no response")?;
+    let got_uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
+    if got_uid != uid {
+        return Err(format!("expected response.uid \"{uid}\", got \"{got_uid}\""));
+    }
+    let allowed = r
+        .get("allowed")
+        .and_then(Value::as_bool)
+        .ok_or("response.allowed is missing or not a boolean")?;
+    let status = match r.get("status") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(s)) => Some(Status {
+            code: s.get("code").and_then(Value::as_i64).filter(|c| *c != 0).unwrap_or(403),
+            message: s.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
+            reason: s.get("reason").and_then(Value::as_str).unwrap_or("").to_string(),
+        }),
+        Some(_) => return Err("response.status is not an object".into()),
+    };
+    let patch = r.get("patch").filter(|v| !v.is_null());
+    let patch_type = r.get("patchType").filter(|v| !v.is_null());
+    let mutation = match (patch, patch_type) {
+        (None, None) => None,
+        (Some(_), None) => return Err("response.patch without response.patchType".into()),
+        (None, Some(_)) => return Err("response.patchType without response.patch".into()),
+        (Some(p), Some(t)) => {
+            let p = p.as_str().ok_or("response.patch is not a base64 string")?;
+            Some(Mutation::decode(t.as_str().unwrap_or(""), p)?)
+        }
+    };
+    let warnings = match r.get("warnings") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| "response.warnings is not a list of strings")?,
+    };
+    let audit_annotations = match r.get("auditAnnotations") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| "response.auditAnnotations is not a map of strings")?,
+    };
+    Ok(Verdict { allowed, status, mutation, warnings, audit_annotations })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wasi_verdict_checks_the_envelope() {
+        let ok = json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true}});
+        assert!(wasi_verdict(Some(ok), "u").unwrap().allowed);
+        let cases = [
+            (json!({"kind":"AdmissionReview","response":{"uid":"u","allowed":true}}), "expected an admission.k8s.io/v1"),
+            (json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"x","allowed":true}}), "expected response.uid"),
+            (json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u"}}), "allowed is missing"),
+            (json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true,"patch":"e30="}}), "without response.patchType"),
+            (json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true,"patch":"e30=","patchType":"Merge"}}), "patchType"),
+        ];
+        for (v, want) in cases {
+            let err = wasi_verdict(Some(v.clone()), "u").unwrap_err();
+            assert!(err.contains(want), "{v}: {err}");
+        }
+        assert!(wasi_verdict(None, "u").unwrap_err().contains("no response"));
+    }
+
+    #[test]
+    fn rejection_defaults_to_403() {
+        let v = json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":false,"status":{"message":"no"}}});
+        let verdict = wasi_verdict(Some(v), "u").unwrap();
+        assert_eq!(verdict.status.unwrap().code, 403);
+    }
+}

@@ -1,0 +1,118 @@
+//! Token authentication: modules are consulted in order; the first that authenticates wins. A
+//! token no module recognises is "not authenticated", never an error, and a failing module
+//! never authenticates.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Kind;
+use crate::error::Error;
+use crate::handle::{Deadline, Handle, Report, check_input, clean};
+use crate::log::{Level, Redactor};
+
+#[derive(Deserialize)]
+struct TokenReviewIn {
+    spec: SpecIn,
+}
+
+#[derive(Deserialize)]
+struct SpecIn {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct TokenReviewOut {
+    #[serde(default)]
+    status: Option<TokenReviewStatus>,
+}
+
+/// `authentication.k8s.io/v1` TokenReviewStatus.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenReviewStatus {
+    /// The token was recognised.
+    #[serde(default)]
+    pub authenticated: Option<bool>,
+    /// Who the token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserInfo>,
+    /// Audiences the token is valid for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<Vec<String>>,
+    /// Why the token was not authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `authentication.k8s.io/v1` UserInfo.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    /// User name.
+    #[serde(default)]
+    pub username: String,
+    /// User id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    /// Groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Extra attributes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// The result of [`Handle::authenticate`].
+#[derive(Debug, Serialize)]
+pub struct AuthenticationResult {
+    /// The TokenReview status to answer with.
+    pub status: TokenReviewStatus,
+    /// The module that authenticated the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// Outcomes and log lines.
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+impl Handle {
+    /// Authenticates the token of a TokenReview (JSON). `timeout_ns` bounds the whole chain
+    /// (0: module timeouts only).
+    pub fn authenticate(&self, token_review: &[u8], timeout_ns: u64) -> Result<AuthenticationResult, Error> {
+        self.expect_kind(Kind::Authentication)?;
+        check_input(token_review)?;
+        let review: TokenReviewIn = serde_json::from_slice(token_review)
+            .map_err(|e| Error::bad_request(format!("the request is not a TokenReview: {e}")))?;
+        let redactor = Redactor::new(&review.spec.token);
+        let deadline = Deadline::after_nanos(timeout_ns);
+        let mut report = Report::default();
+        for m in &self.modules {
+            let name = &m.config.name;
+            let (answer, took) = self.call_wasi(m, token_review, deadline, &redactor, &mut report);
+            let status = answer.and_then(|response| match response {
+                None => Ok(TokenReviewStatus::default()),
+                Some(v) => serde_json::from_value::<TokenReviewOut>(v)
+                    .map(|r| r.status.unwrap_or_default())
+                    .map_err(|e| format!("malformed TokenReview in the response: {e}")),
+            });
+            match status {
+                Err(e) => report.outcome(name, "error", took, Some(clean(&redactor, e))),
+                Ok(mut status) if status.authenticated == Some(true) => {
+                    report.outcome(name, "authenticated", took, None);
+                    status.error = None;
+                    return Ok(AuthenticationResult { status, module: Some(name.clone()), report });
+                }
+                Ok(status) => {
+                    if let Some(e) = status.error.filter(|e| !e.is_empty()) {
+                        report.log(Level::Info, name, clean(&redactor, format!("token not authenticated: {e}")));
+                    }
+                    report.outcome(name, "unauthenticated", took, None);
+                }
+            }
+        }
+        let status = TokenReviewStatus { authenticated: Some(false), ..Default::default() };
+        Ok(AuthenticationResult { status, module: None, report })
+    }
+}

@@ -1,0 +1,418 @@
+//! The C ABI: a thin layer over [`Handle`]. Conventions (after rustls-ffi and the wasmtime C
+//! API): one prefix `kubewasm_`; opaque handles; a fallible call returns a `kubewasm_error *`
+//! (NULL on success) and writes its out-parameters only on success; inputs are
+//! `(const uint8_t *, size_t)`; outputs are library-owned buffers freed with
+//! `kubewasm_bytes_free`. Every function runs inside a panic boundary, and NULL pointers or bad
+//! lengths are errors, never crashes. A handle may be used from many threads at once.
+
+#![allow(non_camel_case_types)]
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Once;
+
+use crate::admission::Phase;
+use crate::config::Kind;
+use crate::error::{Error, ErrorCode};
+use crate::handle::Handle;
+
+/// The ABI version; `kubewasm_abi_version()` returns it. Bumped on any incompatible change.
+pub const KUBEWASM_ABI_VERSION: u32 = 1;
+
+/// `kind` of `kubewasm_init`: token authentication.
+pub const KUBEWASM_KIND_AUTHENTICATION: u32 = 1;
+/// `kind` of `kubewasm_init`: authorization.
+pub const KUBEWASM_KIND_AUTHORIZATION: u32 = 2;
+/// `kind` of `kubewasm_init`: admission.
+pub const KUBEWASM_KIND_ADMISSION: u32 = 3;
+
+/// `phase` of `kubewasm_admit`: mutating modules.
+pub const KUBEWASM_PHASE_MUTATING: u32 = 1;
+/// `phase` of `kubewasm_admit`: validating modules.
+pub const KUBEWASM_PHASE_VALIDATING: u32 = 2;
+
+/// Error code: NULL pointer, bad length, unknown kind, phase or module id.
+pub const KUBEWASM_ERROR_INVALID_ARGUMENT: u32 = 1;
+/// Error code: the configuration does not parse or validate (every problem listed).
+pub const KUBEWASM_ERROR_CONFIG: u32 = 2;
+/// Error code: a module cannot be loaded (file, digest, compilation, exports, settings).
+pub const KUBEWASM_ERROR_LOAD: u32 = 3;
+/// Error code: the request is not the JSON document the call expects.
+pub const KUBEWASM_ERROR_BAD_REQUEST: u32 = 4;
+/// Error code: a panic inside the library was caught.
+pub const KUBEWASM_ERROR_PANIC: u32 = 5;
+/// Error code: an internal error.
+pub const KUBEWASM_ERROR_INTERNAL: u32 = 6;
+
+/// A loaded configuration and its compiled modules. Create with `kubewasm_init`, free with
+/// `kubewasm_free`. Thread-safe.
+pub struct kubewasm_handle {
+    handle: Handle,
+}
+
+/// An error: a stable code (`KUBEWASM_ERROR_*`) and a message. Free with `kubewasm_error_free`.
+pub struct kubewasm_error {
+    code: u32,
+    message: String,
+}
+
+static QUIET_PANICS: Once = Once::new();
+
+thread_local! {
+    static PANIC_MESSAGE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Replaces the default panic hook (which writes to stderr) with one that keeps the message for
+/// the error the boundary returns: the library never writes to stderr.
+fn quiet_panics() {
+    QUIET_PANICS.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let text = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(format!("{text}{at}")));
+        }));
+    });
+}
+
+fn into_raw_error(e: Error) -> *mut kubewasm_error {
+    Box::into_raw(Box::new(kubewasm_error { code: e.code as u32, message: e.message }))
+}
+
+/// Runs `body` inside the panic boundary and turns its outcome into the ABI's error pointer.
+fn guard(body: impl FnOnce() -> Result<(), Error>) -> *mut kubewasm_error {
+    quiet_panics();
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => std::ptr::null_mut(),
+        Ok(Err(e)) => into_raw_error(e),
+        Err(_) => {
+            let detail = PANIC_MESSAGE.with(|m| m.borrow_mut().take()).unwrap_or_else(|| "unknown panic".into());
+            into_raw_error(Error::new(ErrorCode::Panic, format!("kubewasm: internal panic: {detail}")))
+        }
+    }
+}
+
+/// Borrows an input buffer; NULL is accepted only with length 0.
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes that outlive the call.
+unsafe fn input<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8], Error> {
+    if ptr.is_null() {
+        if len == 0 {
+            return Ok(&[]);
+        }
+        return Err(Error::invalid_argument(format!("{what} is NULL but its length is {len}")));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::invalid_argument(format!("{what} has an impossible length {len}")));
+    }
+    // SAFETY: the caller guarantees ptr points to len readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Checks that out-parameters are not NULL.
+fn outputs(out: *mut *mut u8, out_len: *mut usize) -> Result<(), Error> {
+    if out.is_null() || out_len.is_null() {
+        return Err(Error::invalid_argument("out or out_len is NULL"));
+    }
+    Ok(())
+}
+
+/// Hands a buffer to the caller, who frees it with `kubewasm_bytes_free`.
+///
+/// # Safety
+/// `out` and `out_len` must be valid for writes (checked non-NULL by [`outputs`]).
+unsafe fn give(bytes: Vec<u8>, out: *mut *mut u8, out_len: *mut usize) {
+    let boxed = bytes.into_boxed_slice();
+    let len = boxed.len();
+    let ptr = Box::into_raw(boxed) as *mut u8;
+    // SAFETY: checked non-NULL; the caller guarantees they are writable.
+    unsafe {
+        *out = ptr;
+        *out_len = len;
+    }
+}
+
+/// Borrows the handle behind a pointer.
+///
+/// # Safety
+/// `handle` must be NULL or a live pointer from `kubewasm_init`.
+unsafe fn handle_ref<'a>(handle: *const kubewasm_handle) -> Result<&'a Handle, Error> {
+    // SAFETY: the caller guarantees the pointer is live when non-NULL.
+    unsafe { handle.as_ref() }
+        .map(|h| &h.handle)
+        .ok_or_else(|| Error::invalid_argument("handle is NULL"))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|e| Error::new(ErrorCode::Internal, format!("cannot serialise the result: {e}")))
+}
+
+/// Returns `KUBEWASM_ABI_VERSION` as compiled into the library; callers refuse a mismatch.
+#[unsafe(no_mangle)]
+pub extern "C" fn kubewasm_abi_version() -> u32 {
+    KUBEWASM_ABI_VERSION
+}
+
+/// Parses a configuration (`KUBEWASM_KIND_*`; YAML or JSON bytes) and loads every module it
+/// names, resolving relative module paths against `base_dir` (may be NULL/0: the working
+/// directory). All problems are reported at once in the error, each naming module and field. On
+/// success `*handle_out` receives a handle to free with `kubewasm_free`.
+///
+/// # Safety
+/// Buffers must be readable for their lengths; `handle_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_init(
+    kind: u32,
+    config: *const u8,
+    config_len: usize,
+    base_dir: *const u8,
+    base_dir_len: usize,
+    handle_out: *mut *mut kubewasm_handle,
+) -> *mut kubewasm_error {
+    guard(|| {
+        let kind = Kind::from_abi(kind).ok_or_else(|| Error::invalid_argument(format!("unknown kind {kind}")))?;
+        // SAFETY: forwarded caller guarantees.
+        let config = unsafe { input(config, config_len, "config") }?;
+        // SAFETY: forwarded caller guarantees.
+        let base_dir = unsafe { input(base_dir, base_dir_len, "base_dir") }?;
+        if handle_out.is_null() {
+            return Err(Error::invalid_argument("handle_out is NULL"));
+        }
+        let handle = Handle::new(kind, config, Path::new(OsStr::from_bytes(base_dir)))?;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { *handle_out = Box::into_raw(Box::new(kubewasm_handle { handle })) };
+        Ok(())
+    })
+}
+
+/// Frees a handle. NULL is a no-op. No call may be using the handle.
+///
+/// # Safety
+/// `handle` must be NULL or come from `kubewasm_init`, and not be freed twice.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_free(handle: *mut kubewasm_handle) {
+    if !handle.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: the caller guarantees handle came from kubewasm_init and is freed once.
+            drop(unsafe { Box::from_raw(handle) })
+        }));
+    }
+}
+
+/// Writes the configuration with defaults applied, as JSON `{"kind", "modules": [...]}`; a
+/// module's position in `modules` is the id `kubewasm_admit` takes.
+///
+/// # Safety
+/// `handle` must be live; `out` and `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_modules(
+    handle: *const kubewasm_handle,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+) -> *mut kubewasm_error {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let h = unsafe { handle_ref(handle) }?;
+        outputs(out, out_len)?;
+        // SAFETY: checked by outputs.
+        unsafe { give(h.modules_json().to_vec(), out, out_len) };
+        Ok(())
+    })
+}
+
+/// Authenticates a TokenReview (JSON). Writes `{"status": <TokenReviewStatus>, "module"?,
+/// "outcomes", "logs"}`. `timeout_ns` bounds the call (0: module timeouts only).
+///
+/// # Safety
+/// `handle` must be live; buffers readable/writable as described.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_authenticate(
+    handle: *const kubewasm_handle,
+    token_review: *const u8,
+    token_review_len: usize,
+    timeout_ns: u64,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+) -> *mut kubewasm_error {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let h = unsafe { handle_ref(handle) }?;
+        // SAFETY: forwarded caller guarantees.
+        let review = unsafe { input(token_review, token_review_len, "token_review") }?;
+        outputs(out, out_len)?;
+        let result = to_json(&h.authenticate(review, timeout_ns)?)?;
+        // SAFETY: checked by outputs.
+        unsafe { give(result, out, out_len) };
+        Ok(())
+    })
+}
+
+/// Decides a SubjectAccessReview (JSON). Writes `{"status": {"allowed", "denied", "reason",
+/// "evaluationError"}, "module"?, "outcomes", "logs"}`.
+///
+/// # Safety
+/// `handle` must be live; buffers readable/writable as described.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_authorize(
+    handle: *const kubewasm_handle,
+    subject_access_review: *const u8,
+    subject_access_review_len: usize,
+    timeout_ns: u64,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+) -> *mut kubewasm_error {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let h = unsafe { handle_ref(handle) }?;
+        // SAFETY: forwarded caller guarantees.
+        let review = unsafe { input(subject_access_review, subject_access_review_len, "subject_access_review") }?;
+        outputs(out, out_len)?;
+        let result = to_json(&h.authorize(review, timeout_ns)?)?;
+        // SAFETY: checked by outputs.
+        unsafe { give(result, out, out_len) };
+        Ok(())
+    })
+}
+
+/// Runs the admission modules `module_ids` (in order) of `phase` (`KUBEWASM_PHASE_*`) on an
+/// AdmissionRequest (JSON, `AdmissionReview.request`). Writes `{"allowed", "status"?,
+/// "module"?, "error"?, "patch"?, "warnings", "auditAnnotations", "outcomes", "logs"}`.
+///
+/// # Safety
+/// `handle` must be live; `module_ids` readable for `module_ids_len` entries; buffers as described.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_admit(
+    handle: *const kubewasm_handle,
+    phase: u32,
+    module_ids: *const u32,
+    module_ids_len: usize,
+    admission_request: *const u8,
+    admission_request_len: usize,
+    timeout_ns: u64,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+) -> *mut kubewasm_error {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let h = unsafe { handle_ref(handle) }?;
+        let phase = Phase::from_abi(phase).ok_or_else(|| Error::invalid_argument(format!("unknown phase {phase}")))?;
+        let ids: &[u32] = if module_ids.is_null() {
+            if module_ids_len != 0 {
+                return Err(Error::invalid_argument("module_ids is NULL but its length is not 0"));
+            }
+            &[]
+        } else {
+            if module_ids_len > h.modules.len().max(1) * 16 {
+                return Err(Error::invalid_argument(format!("module_ids_len {module_ids_len} is implausible")));
+            }
+            // SAFETY: the caller guarantees module_ids has module_ids_len entries.
+            unsafe { std::slice::from_raw_parts(module_ids, module_ids_len) }
+        };
+        // SAFETY: forwarded caller guarantees.
+        let request = unsafe { input(admission_request, admission_request_len, "admission_request") }?;
+        outputs(out, out_len)?;
+        let result = to_json(&h.admit(phase, ids, request, timeout_ns)?)?;
+        // SAFETY: checked by outputs.
+        unsafe { give(result, out, out_len) };
+        Ok(())
+    })
+}
+
+/// Frees a buffer written by this library. NULL is a no-op.
+///
+/// # Safety
+/// `ptr`/`len` must be exactly what a kubewasm call wrote, freed once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_bytes_free(ptr: *mut u8, len: usize) {
+    if !ptr.is_null() {
+        // SAFETY: the caller guarantees ptr/len came from `give`.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) });
+    }
+}
+
+/// The error's code (`KUBEWASM_ERROR_*`); 0 for NULL.
+///
+/// # Safety
+/// `err` must be NULL or a live error.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_error_code(err: *const kubewasm_error) -> u32 {
+    // SAFETY: the caller guarantees err is NULL or live.
+    unsafe { err.as_ref() }.map_or(0, |e| e.code)
+}
+
+/// Borrows the error's UTF-8 message (not NUL-terminated) until `kubewasm_error_free`.
+///
+/// # Safety
+/// `err` must be NULL or live; `ptr` and `len` writable (NULL ones are skipped).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_error_message(err: *const kubewasm_error, ptr: *mut *const u8, len: *mut usize) {
+    // SAFETY: the caller guarantees err is NULL or live.
+    let (p, l) = match unsafe { err.as_ref() } {
+        Some(e) => (e.message.as_ptr(), e.message.len()),
+        None => (std::ptr::null(), 0),
+    };
+    // SAFETY: the caller guarantees non-NULL out-pointers are writable.
+    unsafe {
+        if !ptr.is_null() {
+            *ptr = p;
+        }
+        if !len.is_null() {
+            *len = l;
+        }
+    }
+}
+
+/// Frees an error. NULL is a no-op.
+///
+/// # Safety
+/// `err` must be NULL or come from a kubewasm call, freed once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_error_free(err: *mut kubewasm_error) {
+    if !err.is_null() {
+        // SAFETY: the caller guarantees err came from into_raw_error and is freed once.
+        drop(unsafe { Box::from_raw(err) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_the_core() {
+        for (abi, core) in [
+            (KUBEWASM_ERROR_INVALID_ARGUMENT, ErrorCode::InvalidArgument),
+            (KUBEWASM_ERROR_CONFIG, ErrorCode::Config),
+            (KUBEWASM_ERROR_LOAD, ErrorCode::Load),
+            (KUBEWASM_ERROR_BAD_REQUEST, ErrorCode::BadRequest),
+            (KUBEWASM_ERROR_PANIC, ErrorCode::Panic),
+            (KUBEWASM_ERROR_INTERNAL, ErrorCode::Internal),
+        ] {
+            assert_eq!(abi, core as u32);
+        }
+        assert_eq!(Kind::from_abi(KUBEWASM_KIND_ADMISSION), Some(Kind::Admission));
+        assert_eq!(Phase::from_abi(KUBEWASM_PHASE_VALIDATING), Some(Phase::Validating));
+    }
+
+    #[test]
+    fn a_panic_becomes_an_error() {
+        let err = guard(|| panic!("injected"));
+        // SAFETY: err is a live error from guard.
+        unsafe {
+            assert_eq!(kubewasm_error_code(err), KUBEWASM_ERROR_PANIC);
+            let (mut p, mut l) = (std::ptr::null(), 0);
+            kubewasm_error_message(err, &mut p, &mut l);
+            let msg = std::str::from_utf8(std::slice::from_raw_parts(p, l)).unwrap();
+            assert!(msg.contains("injected"), "{msg}");
+            kubewasm_error_free(err);
+        }
+        assert!(guard(|| Ok(())).is_null());
+    }
+}

@@ -1,0 +1,217 @@
+//! A [`Handle`]: one loaded configuration (authentication, authorization or admission) with
+//! its compiled modules. Safe to share between threads; every call gets fresh instances.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{self, Config, Kind, ModuleConfig, ModuleType};
+use crate::error::{Error, ErrorCode, truncate};
+use crate::log::{Level, LogLine, Redactor};
+use crate::protocol::{kubewarden, wasi};
+use crate::runtime::{self, Compiled};
+
+/// Longest module-provided text (error, stderr, message) passed on.
+pub(crate) const MAX_MESSAGE: usize = 4 << 10;
+
+/// A module loaded and ready to call.
+pub(crate) struct LoadedModule {
+    pub config: ModuleConfig,
+    pub compiled: Compiled,
+    /// `settings` serialised once at load.
+    pub settings: Option<Vec<u8>>,
+    /// Kubewarden policy metadata, for `type: kubewarden`.
+    pub kubewarden: Option<kubewarden::Policy>,
+}
+
+/// A loaded configuration: the object behind the C ABI's `kubewasm_handle`.
+pub struct Handle {
+    kind: Kind,
+    pub(crate) modules: Vec<LoadedModule>,
+    modules_json: Vec<u8>,
+}
+
+/// One module call's outcome, for metrics and logs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    /// Module name.
+    pub module: String,
+    /// What happened (`authenticated`, `allowed`, `rejected`, `error`, ...).
+    pub outcome: &'static str,
+    /// Wall time of the call in nanoseconds.
+    pub duration_nanos: u64,
+    /// The failure, when the call failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Outcomes and log lines gathered while serving one request.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// One entry per module called.
+    pub outcomes: Vec<Outcome>,
+    /// Log lines for the caller to log.
+    pub logs: Vec<LogLine>,
+}
+
+impl Report {
+    pub(crate) fn log(&mut self, level: Level, module: &str, message: String) {
+        self.logs.push(LogLine { level, module: module.to_string(), message });
+    }
+
+    pub(crate) fn outcome(&mut self, module: &str, outcome: &'static str, duration: Duration, error: Option<String>) {
+        if let Some(e) = &error {
+            self.log(Level::Error, module, e.clone());
+        }
+        self.outcomes.push(Outcome {
+            module: module.to_string(),
+            outcome,
+            duration_nanos: duration.as_nanos() as u64,
+            error,
+        });
+    }
+}
+
+/// The time left for a request, from the caller's bound.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// A deadline `timeout_ns` from now; 0 means none.
+    pub fn after_nanos(timeout_ns: u64) -> Self {
+        Deadline((timeout_ns > 0).then(|| Instant::now() + Duration::from_nanos(timeout_ns)))
+    }
+
+    /// The time limit of the next call: the module's timeout, cut to the time left.
+    pub fn limit(&self, module_timeout: Duration) -> Result<Duration, String> {
+        match self.0 {
+            None => Ok(module_timeout),
+            Some(at) => match at.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Ok(left.min(module_timeout)),
+                _ => Err("the request's deadline passed before the module was called".into()),
+            },
+        }
+    }
+}
+
+/// Checks an input buffer against the size cap.
+pub(crate) fn check_input(bytes: &[u8]) -> Result<(), Error> {
+    if bytes.len() > runtime::MAX_INPUT {
+        return Err(Error::bad_request(format!(
+            "the request is {} bytes, more than the {} bytes accepted",
+            bytes.len(),
+            runtime::MAX_INPUT
+        )));
+    }
+    Ok(())
+}
+
+impl Handle {
+    /// Parses `config` (YAML or JSON) for `kind`, then loads and compiles every module. All
+    /// configuration problems are reported at once; so are all load problems.
+    pub fn new(kind: Kind, config: &[u8], base_dir: &Path) -> Result<Handle, Error> {
+        let Config { kind, modules } = config::parse(kind, config, base_dir)?;
+        let modules_json = serde_json::to_vec(&serde_json::json!({ "kind": kind, "modules": modules }))
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let mut loaded = Vec::with_capacity(modules.len());
+        let mut problems = Vec::new();
+        for m in modules {
+            match load_module(kind, &m) {
+                Ok(l) => loaded.push(l),
+                Err(e) => problems.push(format!("modules[{}] \"{}\" ({}): {e}", m.id, m.name, m.module.display())),
+            }
+        }
+        if !problems.is_empty() {
+            let n = problems.len();
+            let mut message = format!("cannot load {n} module{}:", if n == 1 { "" } else { "s" });
+            for p in problems {
+                message.push_str("\n- ");
+                message.push_str(&p);
+            }
+            return Err(Error::new(ErrorCode::Load, message));
+        }
+        Ok(Handle { kind, modules: loaded, modules_json })
+    }
+
+    /// The access step this handle serves.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The configuration with defaults applied, as JSON: `{"kind": ..., "modules": [...]}`.
+    pub fn modules_json(&self) -> &[u8] {
+        &self.modules_json
+    }
+
+    pub(crate) fn expect_kind(&self, kind: Kind) -> Result<(), Error> {
+        if self.kind != kind {
+            return Err(Error::invalid_argument(format!(
+                "this handle was initialised for {:?}, not {:?}",
+                self.kind, kind
+            )));
+        }
+        Ok(())
+    }
+
+    /// Calls a `wasi` module with `request` and returns its `response`, logging the exchange
+    /// when the module has `debug: true`. Failures come back as text, redacted and truncated.
+    pub(crate) fn call_wasi(
+        &self,
+        m: &LoadedModule,
+        request: &[u8],
+        deadline: Deadline,
+        redactor: &Redactor,
+        report: &mut Report,
+    ) -> (Result<Option<Value>, String>, Duration) {
+        let name = &m.config.name;
+        let timeout = match deadline.limit(m.config.timeout) {
+            Ok(t) => t,
+            Err(e) => return (Err(e), Duration::ZERO),
+        };
+        let stdin = wasi::envelope(request, m.settings.as_deref());
+        if m.config.debug {
+            report.log(Level::Debug, name, format!("in: {}", redactor.apply(&String::from_utf8_lossy(&stdin))));
+        }
+        let export = wasi::export_for(self.kind);
+        match wasi::call(&m.compiled, export, stdin, timeout) {
+            Ok(out) => {
+                if m.config.debug {
+                    report.log(Level::Debug, name, format!("out: {}", redactor.apply(&String::from_utf8_lossy(&out.stdout))));
+                    if !out.stderr.is_empty() {
+                        report.log(Level::Debug, name, format!("stderr: {}", redactor.apply(&String::from_utf8_lossy(&out.stderr))));
+                    }
+                }
+                let parsed = wasi::parse_output(&out.stdout).map_err(|e| clean(redactor, e));
+                (parsed, out.duration)
+            }
+            Err(f) => (Err(clean(redactor, format!("call to {export} failed: {}", f.message))), f.duration),
+        }
+    }
+}
+
+/// Redacts and truncates module-provided text.
+pub(crate) fn clean(redactor: &Redactor, text: String) -> String {
+    truncate(redactor.apply(&text), MAX_MESSAGE)
+}
+
+fn load_module(kind: Kind, m: &ModuleConfig) -> Result<LoadedModule, String> {
+    let settings = match &m.settings {
+        Some(v) => Some(serde_json::to_vec(v).map_err(|e| format!("cannot serialise settings: {e}"))?),
+        None => None,
+    };
+    match m.module_type {
+        ModuleType::Wasi => {
+            let bytes = runtime::read_module(&m.module, m.sha256.as_deref())?;
+            let compiled = runtime::load(&bytes, m.memory_limit, false, &[wasi::export_for(kind)], |_| Ok(()))?;
+            Ok(LoadedModule { config: m.clone(), compiled, settings, kubewarden: None })
+        }
+        ModuleType::Kubewarden => {
+            let bytes = runtime::read_module(&m.module, m.sha256.as_deref())?;
+            let (compiled, policy) = kubewarden::load(m, &bytes)?;
+            Ok(LoadedModule { config: m.clone(), compiled, settings, kubewarden: Some(policy) })
+        }
+    }
+}

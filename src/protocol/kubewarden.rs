@@ -1,0 +1,421 @@
+//! The `kubewarden` protocol: Kubewarden policies, waPC guests.
+//!
+//! Per call the host instantiates the policy afresh, runs `_initialize`, `_start` (WASI exit 0
+//! is success) and `wapc_init` when exported, then `__guest_call(op_len, msg_len)`; the guest
+//! fetches the operation and payload with `__guest_request` and answers with `__guest_response`
+//! or `__guest_error`. `validate_settings` runs once at load, `validate` per request. The only
+//! host capability is `kubewarden/tracing/log` (forwarded to the caller's log); every other one
+//! is answered with an error in Kubewarden's wording, so a context-aware policy fails clearly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+use wasmtime::{Caller, Extern, Linker};
+
+use crate::admission::{Mutation, Status, Verdict};
+use crate::config::ModuleConfig;
+use crate::handle::{Deadline, LoadedModule, MAX_MESSAGE, Report};
+use crate::log::{Level, Redactor};
+use crate::runtime::{self, CallState, Compiled, exit_zero_is_success, wasi_p1::OutputTooLarge};
+
+/// The custom section `kwctl annotate` writes.
+pub const METADATA_SECTION: &str = "io.kubewarden.metadata";
+/// Most log lines one call may emit; later ones are counted, not kept.
+const MAX_LOG_LINES: usize = 100;
+
+/// The waPC exchange of one call.
+#[derive(Debug, Default)]
+pub struct WapcState {
+    operation: Vec<u8>,
+    payload: Vec<u8>,
+    guest_response: Option<Vec<u8>>,
+    guest_error: Option<String>,
+    host_response: Vec<u8>,
+    host_error: Vec<u8>,
+    /// Log lines the policy emitted through `kubewarden/tracing/log` or `__console_log`.
+    pub logs: Vec<(Level, String)>,
+    dropped_logs: usize,
+}
+
+impl WapcState {
+    fn log(&mut self, level: Level, message: String) {
+        if self.logs.len() < MAX_LOG_LINES {
+            self.logs.push((level, crate::error::truncate(message, MAX_MESSAGE)));
+        } else {
+            self.dropped_logs += 1;
+        }
+    }
+}
+
+/// What a policy declares about itself in its metadata section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// `v1` for waPC policies.
+    #[serde(default)]
+    pub protocol_version: Option<String>,
+    /// `kubewarden-wapc` (default), `wasi`, `opa`, `gatekeeper`.
+    #[serde(default)]
+    pub execution_mode: Option<String>,
+    /// The policy mutates objects.
+    #[serde(default)]
+    pub mutating: Option<bool>,
+}
+
+/// A loaded policy.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Its metadata, when the module has the section.
+    pub metadata: Option<Metadata>,
+}
+
+/// Finds a custom section's contents in a WebAssembly binary.
+pub fn custom_section<'a>(wasm: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    fn leb(bytes: &[u8], at: &mut usize) -> Option<usize> {
+        let mut result = 0usize;
+        for shift in (0..35).step_by(7) {
+            let b = *bytes.get(*at)?;
+            *at += 1;
+            result |= ((b & 0x7f) as usize) << shift;
+            if b & 0x80 == 0 {
+                return Some(result);
+            }
+        }
+        None
+    }
+    if wasm.get(..4) != Some(b"\0asm") {
+        return None;
+    }
+    let mut at = 8;
+    while at < wasm.len() {
+        let id = wasm[at];
+        at += 1;
+        let size = leb(wasm, &mut at)?;
+        let end = at.checked_add(size)?;
+        let body = wasm.get(at..end)?;
+        if id == 0 {
+            let mut i = 0;
+            let n = leb(body, &mut i)?;
+            if body.get(i..i + n)? == name.as_bytes() {
+                return Some(&body[i + n..]);
+            }
+        }
+        at = end;
+    }
+    None
+}
+
+fn memory(caller: &mut Caller<'_, CallState>) -> wasmtime::Result<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => Ok(m),
+        _ => Err(wasmtime::format_err!("the policy exports no memory")),
+    }
+}
+
+fn read(caller: &mut Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime::Result<Vec<u8>> {
+    let mem = memory(caller)?;
+    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+    if len > runtime::MAX_OUTPUT {
+        return Err(wasmtime::Error::new(OutputTooLarge(runtime::MAX_OUTPUT)));
+    }
+    ptr.checked_add(len)
+        .and_then(|end| mem.data(&*caller).get(ptr..end))
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| wasmtime::format_err!("the policy passed a buffer outside its memory"))
+}
+
+fn write(caller: &mut Caller<'_, CallState>, ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
+    let mem = memory(caller)?;
+    let ptr = ptr as u32 as usize;
+    let dst = ptr
+        .checked_add(bytes.len())
+        .and_then(|end| mem.data_mut(&mut *caller).get_mut(ptr..end))
+        .ok_or_else(|| wasmtime::format_err!("the policy passed a buffer outside its memory"))?;
+    dst.copy_from_slice(bytes);
+    Ok(())
+}
+
+fn level_of(text: &str) -> Level {
+    match text.to_ascii_lowercase().as_str() {
+        "trace" | "debug" => Level::Debug,
+        "warn" | "warning" => Level::Warning,
+        "error" | "critical" => Level::Error,
+        _ => Level::Info,
+    }
+}
+
+/// Answers a guest's `__host_call`: `Ok(response)` or `Err(message)` in Kubewarden's wording.
+fn host_call(state: &mut WapcState, binding: &str, namespace: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+    match (binding, namespace, operation) {
+        ("kubewarden", "tracing", "log") => {
+            let event: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+            let level = level_of(event.get("level").and_then(Value::as_str).unwrap_or("info"));
+            let mut message = event.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+            if let Value::Object(fields) = &event {
+                for (k, v) in fields {
+                    if !["level", "message", "line", "column", "file", "target", "module_path"].contains(&k.as_str()) {
+                        message.push_str(&format!(" {k}={v}"));
+                    }
+                }
+            }
+            state.log(level, message);
+            Ok(Vec::new())
+        }
+        ("kubewarden", "oci" | "net" | "crypto" | "kubernetes", _) | ("kubernetes", "namespaces" | "ingresses" | "services", _) => Err(format!(
+            "Cannot process Wasm guest request: callback channel not provided (kubewasm has no host capability {binding}/{namespace}/{operation}: policies run inside kube-apiserver without context-aware capabilities)"
+        )),
+        ("kubewarden", "tracing", op) => Err(format!("unknown operation: {op}")),
+        ("kubewarden" | "kubernetes", ns, _) => Err(format!("unknown namespace: {ns}")),
+        (b, _, _) => Err(format!("unknown binding: {b}")),
+    }
+}
+
+/// Adds the nine `wapc` host functions.
+fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    linker.func_wrap("wapc", "__guest_request", |mut c: Caller<'_, CallState>, op_ptr: i32, msg_ptr: i32| {
+        let op = std::mem::take(&mut c.data_mut().protocol.wapc.operation);
+        let payload = std::mem::take(&mut c.data_mut().protocol.wapc.payload);
+        write(&mut c, op_ptr, &op)?;
+        write(&mut c, msg_ptr, &payload)?;
+        let w = &mut c.data_mut().protocol.wapc;
+        w.operation = op;
+        w.payload = payload;
+        Ok(())
+    })?;
+    linker.func_wrap("wapc", "__guest_response", |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
+        let bytes = read(&mut c, ptr, len)?;
+        c.data_mut().protocol.wapc.guest_response = Some(bytes);
+        Ok(())
+    })?;
+    linker.func_wrap("wapc", "__guest_error", |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
+        let bytes = read(&mut c, ptr, len)?;
+        c.data_mut().protocol.wapc.guest_error = Some(String::from_utf8_lossy(&bytes).into_owned());
+        Ok(())
+    })?;
+    linker.func_wrap(
+        "wapc",
+        "__host_call",
+        |mut c: Caller<'_, CallState>, bd_ptr: i32, bd_len: i32, ns_ptr: i32, ns_len: i32, op_ptr: i32, op_len: i32, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            let binding = String::from_utf8_lossy(&read(&mut c, bd_ptr, bd_len)?).into_owned();
+            let namespace = String::from_utf8_lossy(&read(&mut c, ns_ptr, ns_len)?).into_owned();
+            let operation = String::from_utf8_lossy(&read(&mut c, op_ptr, op_len)?).into_owned();
+            let payload = read(&mut c, ptr, len)?;
+            let w = &mut c.data_mut().protocol.wapc;
+            w.host_response.clear();
+            w.host_error.clear();
+            Ok(match host_call(w, &binding, &namespace, &operation, &payload) {
+                Ok(response) => {
+                    w.host_response = response;
+                    1
+                }
+                Err(error) => {
+                    w.log(Level::Warning, format!("host capability refused: {error}"));
+                    w.host_error = error.into_bytes();
+                    0
+                }
+            })
+        },
+    )?;
+    linker.func_wrap("wapc", "__host_response_len", |c: Caller<'_, CallState>| c.data().protocol.wapc.host_response.len() as i32)?;
+    linker.func_wrap("wapc", "__host_response", |mut c: Caller<'_, CallState>, ptr: i32| {
+        let bytes = c.data().protocol.wapc.host_response.clone();
+        write(&mut c, ptr, &bytes)
+    })?;
+    linker.func_wrap("wapc", "__host_error_len", |c: Caller<'_, CallState>| c.data().protocol.wapc.host_error.len() as i32)?;
+    linker.func_wrap("wapc", "__host_error", |mut c: Caller<'_, CallState>, ptr: i32| {
+        let bytes = c.data().protocol.wapc.host_error.clone();
+        write(&mut c, ptr, &bytes)
+    })?;
+    linker.func_wrap("wapc", "__console_log", |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
+        let bytes = read(&mut c, ptr, len)?;
+        c.data_mut().protocol.wapc.log(Level::Info, String::from_utf8_lossy(&bytes).into_owned());
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// One waPC guest call on a fresh instance. Returns the guest's response, or the failure.
+fn guest_call(compiled: &Compiled, operation: &str, payload: &[u8], timeout: Duration) -> (Result<Vec<u8>, String>, Vec<(Level, String)>, Duration) {
+    let run = compiled.run(Vec::new(), timeout, |store, instance| {
+        for init in ["_initialize", "_start", "wapc_init"] {
+            if let Ok(f) = instance.get_typed_func::<(), ()>(&mut *store, init) {
+                exit_zero_is_success(f.call(&mut *store, ()))?;
+            }
+        }
+        let w = &mut store.data_mut().protocol.wapc;
+        w.operation = operation.as_bytes().to_vec();
+        w.payload = payload.to_vec();
+        let call = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "__guest_call")?;
+        call.call(&mut *store, (operation.len() as i32, payload.len() as i32))
+    });
+    match run {
+        Ok(out) => {
+            let mut w = out.protocol.wapc;
+            if w.dropped_logs > 0 {
+                w.logs.push((Level::Warning, format!("{} more log lines dropped", w.dropped_logs)));
+            }
+            let result = if out.value == 1 {
+                w.guest_response.ok_or_else(|| "the policy reported success without a response".to_string())
+            } else {
+                Err(w.guest_error.unwrap_or_else(|| "No error message set".to_string()))
+            };
+            (result, w.logs, out.duration)
+        }
+        Err(f) => (Err(format!("call to {operation} failed: {}", f.message)), f.protocol.wapc.logs, f.duration),
+    }
+}
+
+/// Loads a policy: reads its metadata, checks it against the configuration, compiles it, and
+/// validates its settings once.
+pub fn load(m: &ModuleConfig, bytes: &[u8]) -> Result<(Compiled, Policy), String> {
+    let metadata = match custom_section(bytes, METADATA_SECTION) {
+        None => None,
+        Some(raw) => Some(
+            serde_json::from_slice::<Metadata>(raw).map_err(|e| format!("the {METADATA_SECTION} section is not valid metadata: {e}"))?,
+        ),
+    };
+    if let Some(md) = &metadata {
+        match md.execution_mode.as_deref() {
+            None | Some("kubewarden-wapc") => {}
+            Some(other) => {
+                return Err(format!(
+                    "unsupported execution mode \"{other}\" in the policy's metadata: kubewasm runs kubewarden-wapc policies"
+                ));
+            }
+        }
+        if let Some(v) = md.protocol_version.as_deref().filter(|v| *v != "v1") {
+            return Err(format!("the policy's metadata declares protocolVersion \"{v}\"; only v1 is supported"));
+        }
+        let configured_mutating = m.admission.as_ref().is_some_and(|a| a.mutating);
+        if md.mutating == Some(true) && !configured_mutating {
+            return Err("the policy's metadata declares it mutating, but it is configured as validating: set mutating: true".into());
+        }
+    }
+    let compiled = runtime::load(bytes, m.memory_limit, true, &["__guest_call"], add_wapc)?;
+    let settings = match &m.settings {
+        Some(v) => serde_json::to_vec(v).map_err(|e| e.to_string())?,
+        None => b"{}".to_vec(),
+    };
+    let (answer, _logs, _) = guest_call(&compiled, "validate_settings", &settings, m.timeout);
+    let answer = answer.map_err(|e| format!("validate_settings failed: {e}"))?;
+    #[derive(Deserialize)]
+    struct SettingsValidation {
+        valid: bool,
+        #[serde(default)]
+        message: Option<String>,
+    }
+    let v: SettingsValidation = serde_json::from_slice(&answer).map_err(|e| format!("malformed validate_settings answer: {e}"))?;
+    if !v.valid {
+        return Err(format!("invalid settings: {}", v.message.unwrap_or_else(|| "no message".into())));
+    }
+    Ok((compiled, Policy { metadata }))
+}
+
+#[derive(Deserialize)]
+struct ValidationResponse {
+    accepted: bool,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    mutated_object: Option<Value>,
+    #[serde(default)]
+    audit_annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    warnings: Option<Vec<String>>,
+}
+
+/// Runs `validate` on an AdmissionRequest (`request`, JSON) whose object is `object`, and maps
+/// the ValidationResponse as Kubewarden does.
+pub(crate) fn validate(
+    m: &LoadedModule,
+    request: &Value,
+    deadline: Deadline,
+    report: &mut Report,
+) -> (Result<Verdict, String>, Duration) {
+    let name = &m.config.name;
+    let timeout = match deadline.limit(m.config.timeout) {
+        Ok(t) => t,
+        Err(e) => return (Err(e), Duration::ZERO),
+    };
+    // Kubewarden's SDKs reject `null` in optional fields (`options`, `dryRun`, ...): omit them,
+    // as policy-server does; a null object or oldObject stays.
+    let object = request.get("object").unwrap_or(&Value::Null);
+    let request = match request {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(k, v)| !v.is_null() || k.as_str() == "object" || k.as_str() == "oldObject")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    let request = serde_json::to_vec(&request).expect("a JSON value serialises");
+    let mut payload = Vec::with_capacity(request.len() + 64);
+    payload.extend_from_slice(b"{\"request\":");
+    payload.extend_from_slice(&request);
+    payload.extend_from_slice(b",\"settings\":");
+    payload.extend_from_slice(m.settings.as_deref().unwrap_or(b"{}"));
+    payload.push(b'}');
+    if m.config.debug {
+        report.log(Level::Debug, name, format!("in: {}", String::from_utf8_lossy(&payload)));
+    }
+    let (answer, logs, took) = guest_call(&m.compiled, "validate", &payload, timeout);
+    for (level, line) in logs {
+        report.log(level, name, line);
+    }
+    let verdict = answer.and_then(|bytes| {
+        if m.config.debug {
+            report.log(Level::Debug, name, format!("out: {}", String::from_utf8_lossy(&bytes)));
+        }
+        let r: ValidationResponse = serde_json::from_slice(&bytes).map_err(|e| format!("malformed ValidationResponse: {e}"))?;
+        let mutation = r.mutated_object.filter(|o| !o.is_null() && o != object).map(Mutation::Full);
+        let status = (!r.accepted).then(|| Status {
+            code: r.code.filter(|c| *c != 0).unwrap_or(403),
+            message: r.message.unwrap_or_default(),
+            reason: String::new(),
+        });
+        Ok(Verdict {
+            allowed: r.accepted,
+            status,
+            mutation: if r.accepted { mutation } else { None },
+            warnings: r.warnings.unwrap_or_default(),
+            audit_annotations: r.audit_annotations.unwrap_or_default(),
+        })
+    });
+    (verdict.map_err(|e| crate::handle::clean(&Redactor::default(), e)), took)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_custom_sections() {
+        let wasm = wat::parse_str(r#"(module (@custom "io.kubewarden.metadata" "{\"mutating\":true}"))"#).unwrap();
+        assert_eq!(custom_section(&wasm, METADATA_SECTION), Some(&b"{\"mutating\":true}"[..]));
+        assert_eq!(custom_section(&wasm, "other"), None);
+        assert_eq!(custom_section(b"garbage", METADATA_SECTION), None);
+    }
+
+    #[test]
+    fn host_calls() {
+        let mut w = WapcState::default();
+        assert!(host_call(&mut w, "kubewarden", "tracing", "log", br#"{"level":"warning","message":"hi","k":1}"#).is_ok());
+        assert_eq!(w.logs, vec![(Level::Warning, "hi k=1".to_string())]);
+        let cases = [
+            ("kubewarden", "kubernetes", "list_resources_by_namespace", "Cannot process Wasm guest request"),
+            ("kubewarden", "net", "v1/dns_lookup_host", "not available"),
+            ("kubewarden", "bogus", "x", "unknown namespace: bogus"),
+            ("kubewarden", "tracing", "x", "unknown operation: x"),
+            ("other", "a", "b", "unknown binding: other"),
+        ];
+        for (b, n, o, want) in cases {
+            assert!(host_call(&mut w, b, n, o, b"{}").unwrap_err().contains(want), "{b}/{n}/{o}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The `wasi` protocol: the host writes `{"request": <review>, "settings": <settings>}` to the
+//! module's stdin (`settings` omitted when none are configured), calls a no-argument export, and
+//! reads `{"response": <review>, "error": "…"}` from stdout. A trap, a non-empty `error`, or a
+//! non-zero exit is a failed call; `proc_exit(0)` is a normal end.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::Kind;
+use crate::runtime::{CallFailure, CallOutput, Compiled, exit_zero_is_success};
+
+/// The export a `wasi` module needs for `kind`.
+pub fn export_for(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Authentication => "authn",
+        Kind::Authorization => "authz",
+        Kind::Admission => "validate",
+    }
+}
+
+/// Builds the input envelope by concatenating bytes: `request` and `settings` are already JSON.
+pub fn envelope(request: &[u8], settings: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(request.len() + settings.map_or(0, <[u8]>::len) + 32);
+    out.extend_from_slice(b"{\"request\":");
+    out.extend_from_slice(request);
+    if let Some(s) = settings {
+        out.extend_from_slice(b",\"settings\":");
+        out.extend_from_slice(s);
+    }
+    out.push(b'}');
+    out
+}
+
+/// Runs `export` with `stdin`, calling `_initialize` first when the module is a WASI reactor.
+pub fn call(compiled: &Compiled, export: &str, stdin: Vec<u8>, timeout: Duration) -> Result<CallOutput<()>, CallFailure> {
+    compiled.run(stdin, timeout, |store, instance| {
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+            exit_zero_is_success(init.call(&mut *store, ()))?;
+        }
+        let f = instance.get_typed_func::<(), ()>(&mut *store, export)?;
+        exit_zero_is_success(f.call(&mut *store, ()))
+    })
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    response: Option<Value>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Parses a module's output. `Ok(None)` is a `null` response; a non-empty `error` or output that
+/// is not exactly one envelope is an error. Messages never quote the output itself.
+pub fn parse_output(stdout: &[u8]) -> Result<Option<Value>, String> {
+    if stdout.iter().all(u8::is_ascii_whitespace) {
+        return Err("the module wrote nothing to stdout".into());
+    }
+    let envelope: Envelope = serde_json::from_slice(stdout).map_err(|e| format!("malformed output: {e}"))?;
+    if let Some(error) = envelope.error.filter(|e| !e.is_empty()) {
+        return Err(format!("module error: {error}"));
+    }
+    Ok(envelope.response.filter(|v| !v.is_null()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_omits_missing_settings() {
+        assert_eq!(envelope(b"{\"a\":1}", None), b"{\"request\":{\"a\":1}}");
+        assert_eq!(envelope(b"{}", Some(b"[1]")), b"{\"request\":{},\"settings\":[1]}");
+    }
+
+    #[test]
+    fn parse_output_cases() {
+        let cases: &[(&str, Result<Option<Value>, &str>)] = &[
+            (r#"{"response":{"x":1}}"#, Ok(Some(serde_json::json!({"x":1})))),
+            (r#"{"response":null}"#, Ok(None)),
+            (r#"{"response":{"x":1},"error":""}"#, Ok(Some(serde_json::json!({"x":1})))),
+            (r#"{"response":null,"error":"boom"}"#, Err("module error: boom")),
+            ("not json", Err("malformed output")),
+            ("", Err("wrote nothing")),
+            (r#"{"response":{}} {"response":{}}"#, Err("malformed output")),
+        ];
+        for (input, want) in cases {
+            let got = parse_output(input.as_bytes());
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(&g, w, "{input}"),
+                (Err(g), Err(w)) => assert!(g.contains(w), "{input}: {g}"),
+                (g, w) => panic!("{input}: got {g:?}, want {w:?}"),
+            }
+        }
+    }
+}

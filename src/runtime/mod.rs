@@ -1,0 +1,298 @@
+//! The wasmtime runtime: one engine per process, each module compiled once at init, a fresh
+//! instance per call from an `InstancePre`, and per-call limits on time (epoch interruption),
+//! memory (a resource limiter) and output (a capped stdout).
+
+pub mod wasi_p1;
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Config, Engine, Enabled, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker,
+    Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+};
+
+/// How often the epoch advances; a call overruns its time limit by at most about one tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Largest answer a module may write to stdout in one call.
+pub const MAX_OUTPUT: usize = 8 << 20;
+/// Largest request accepted from the caller.
+pub const MAX_INPUT: usize = 32 << 20;
+/// How much of a module's stderr is kept for error messages.
+pub const MAX_STDERR: usize = 16 << 10;
+/// Largest table a module may grow to.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// Instances alive at once across the process (calls in flight); the pooling allocator's size.
+pub const MAX_INSTANCES: u32 = 1000;
+
+static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+
+fn new_engine() -> Result<Engine, String> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(MAX_INSTANCES)
+        .total_memories(MAX_INSTANCES)
+        .total_tables(MAX_INSTANCES)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .max_memory_size(crate::config::MAX_MEMORY_LIMIT as usize)
+        .max_core_instance_size(4 << 20)
+        // Reset small memories with memset instead of madvise: the largest lever for
+        // instance-per-call (see reference/wasmtime-performance.md §1.4).
+        .linear_memory_keep_resident(4 << 20)
+        .table_keep_resident(64 << 10)
+        .max_unused_warm_slots(64)
+        .pagemap_scan(Enabled::Auto);
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(8));
+    let engine = Engine::new(&config).map_err(|e| format!("cannot create the wasmtime engine: {e}"))?;
+    let ticker = engine.weak();
+    std::thread::Builder::new()
+        .name("kubewasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map_err(|e| format!("cannot start the epoch thread: {e}"))?;
+    Ok(engine)
+}
+
+/// The process-wide engine, created on first use.
+pub fn engine() -> Result<&'static Engine, String> {
+    ENGINE.get_or_init(new_engine).as_ref().map_err(Clone::clone)
+}
+
+/// Per-call host state: the guest's stdio, its limits, and protocol state.
+pub struct CallState {
+    pub(crate) stdin: Vec<u8>,
+    pub(crate) stdin_pos: usize,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stdout_cap: usize,
+    pub(crate) stderr: Vec<u8>,
+    pub(crate) stderr_cap: usize,
+    /// Whether the guest may read the clock.
+    pub(crate) clock: bool,
+    pub(crate) started: Instant,
+    rng: u64,
+    memory_limit: u64,
+    memory_exceeded: Option<usize>,
+    /// Protocol-specific state (the waPC exchange for Kubewarden policies).
+    pub(crate) protocol: crate::protocol::State,
+}
+
+impl CallState {
+    fn new(stdin: Vec<u8>, memory_limit: u64, clock: bool) -> Self {
+        CallState {
+            stdin,
+            stdin_pos: 0,
+            stdout: Vec::new(),
+            stdout_cap: MAX_OUTPUT,
+            stderr: Vec::new(),
+            stderr_cap: MAX_STDERR,
+            clock,
+            started: Instant::now(),
+            rng: 0x853c_49e6_748f_ea9b,
+            memory_limit,
+            memory_exceeded: None,
+            protocol: Default::default(),
+        }
+    }
+
+    /// Deterministic pseudo-random bytes (a module gets no entropy it could leak or depend on).
+    pub(crate) fn next_random(&mut self) -> u8 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 24) as u8
+    }
+}
+
+/// The guest tried to grow its memory past the configured limit.
+#[derive(Debug)]
+struct MemoryLimitExceeded {
+    limit: u64,
+    desired: usize,
+}
+
+impl std::fmt::Display for MemoryLimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "memory limit of {} bytes exceeded (the module asked for {} bytes)", self.limit, self.desired)
+    }
+}
+
+impl std::error::Error for MemoryLimitExceeded {}
+
+impl ResourceLimiter for CallState {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired as u64 > self.memory_limit {
+            self.memory_exceeded = Some(desired);
+            return Err(wasmtime::Error::new(MemoryLimitExceeded { limit: self.memory_limit, desired }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        4
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+/// A compiled module ready to be instantiated once per call.
+pub struct Compiled {
+    pre: InstancePre<CallState>,
+    memory_limit: u64,
+    clock: bool,
+}
+
+/// What a successful call leaves behind.
+pub struct CallOutput<T> {
+    /// The protocol function's own result.
+    pub value: T,
+    /// Everything written to stdout.
+    pub stdout: Vec<u8>,
+    /// The first bytes written to stderr.
+    pub stderr: Vec<u8>,
+    /// Protocol state after the call.
+    pub protocol: crate::protocol::State,
+    /// Wall time of the call, instantiation included.
+    pub duration: Duration,
+}
+
+/// A failed call: trap, timeout, limit, or exit with a non-zero code.
+#[derive(Debug)]
+pub struct CallFailure {
+    /// What went wrong, with the module's stderr when it wrote any.
+    pub message: String,
+    /// Wall time of the call.
+    pub duration: Duration,
+    /// Protocol state after the failure (log lines a policy emitted before failing).
+    pub protocol: crate::protocol::State,
+}
+
+/// Reads a module file and checks its digest when one is pinned.
+pub fn read_module(path: &Path, sha256: Option<&str>) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read module file {}: {e}", path.display()))?;
+    if let Some(expected) = sha256 {
+        let actual = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+        if actual != expected {
+            return Err(format!("sha256 mismatch for {}: the file has {actual}, the configuration expects {expected}", path.display()));
+        }
+    }
+    Ok(bytes)
+}
+
+/// Compiles a module, links it with the WASI host plus `add_protocol`'s imports, checks that it
+/// exports the functions in `required_exports`, and instantiates it once to check that it fits
+/// its limits.
+pub fn load(
+    bytes: &[u8],
+    memory_limit: u64,
+    clock: bool,
+    required_exports: &[&str],
+    add_protocol: impl FnOnce(&mut Linker<CallState>) -> wasmtime::Result<()>,
+) -> Result<Compiled, String> {
+    let engine = engine()?;
+    let module = Module::new(engine, bytes).map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
+    for name in required_exports {
+        match module.get_export(name) {
+            Some(ExternType::Func(_)) => {}
+            Some(_) => return Err(format!("export \"{name}\" is not a function")),
+            None => return Err(format!("the module does not export the function \"{name}\" that this step needs")),
+        }
+    }
+    let mut linker = Linker::new(engine);
+    wasi_p1::add_to_linker(&mut linker).map_err(|e| format!("internal error linking WASI: {e}"))?;
+    add_protocol(&mut linker).map_err(|e| format!("internal error linking the protocol: {e}"))?;
+    wasi_p1::stub_missing(&mut linker, &module).map_err(|e| format!("internal error linking WASI stubs: {e}"))?;
+    let pre = linker
+        .instantiate_pre(&module)
+        .map_err(|e| format!("the module needs an import the host does not provide: {e}"))?;
+    let compiled = Compiled { pre, memory_limit, clock };
+    // One trial instantiation: an initial memory above the limit fails here, not on a request.
+    compiled
+        .run(Vec::new(), Duration::from_secs(5), |_, _| Ok(()))
+        .map_err(|f| format!("the module cannot be instantiated: {}", f.message))?;
+    Ok(compiled)
+}
+
+impl Compiled {
+    /// Instantiates the module in a fresh store with `stdin` as its input and runs `body` on it
+    /// within `timeout`. Any trap, limit or `proc_exit` the body does not handle fails the call.
+    pub fn run<T>(
+        &self,
+        stdin: Vec<u8>,
+        timeout: Duration,
+        body: impl FnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<T>,
+    ) -> Result<CallOutput<T>, CallFailure> {
+        let started = Instant::now();
+        let engine = self.pre.module().engine();
+        let mut store = Store::new(engine, CallState::new(stdin, self.memory_limit, self.clock));
+        store.limiter(|s| s as &mut dyn ResourceLimiter);
+        let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        let result = self.pre.instantiate(&mut store).and_then(|instance| body(&mut store, &instance));
+        let duration = started.elapsed();
+        let state = store.into_data();
+        match result {
+            Ok(value) => Ok(CallOutput { value, stdout: state.stdout, stderr: state.stderr, protocol: state.protocol, duration }),
+            Err(err) => {
+                let mut message = describe(&err, timeout);
+                if let Some(desired) = state.memory_exceeded {
+                    message = MemoryLimitExceeded { limit: state.memory_limit, desired }.to_string();
+                }
+                let stderr = String::from_utf8_lossy(&state.stderr);
+                let stderr = stderr.trim();
+                if !stderr.is_empty() {
+                    message = format!("{message}; stderr: {stderr}");
+                }
+                Err(CallFailure { message, duration, protocol: state.protocol })
+            }
+        }
+    }
+}
+
+/// Turns a wasmtime error into a short, operator-facing message.
+fn describe(err: &wasmtime::Error, timeout: Duration) -> String {
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::Interrupt => format!("timed out after {}", crate::config::format_duration(timeout)),
+            Trap::StackOverflow => "wasm trap: call stack exhausted".to_string(),
+            other => format!("wasm trap: {other}"),
+        };
+    }
+    if let Some(exit) = err.downcast_ref::<wasi_p1::Exit>() {
+        return exit.to_string();
+    }
+    if let Some(e) = err.downcast_ref::<wasi_p1::OutputTooLarge>() {
+        return e.to_string();
+    }
+    if let Some(e) = err.downcast_ref::<MemoryLimitExceeded>() {
+        return e.to_string();
+    }
+    format!("{err}")
+}
+
+/// Treats a guest's `proc_exit(0)` as a normal return.
+pub fn exit_zero_is_success(result: wasmtime::Result<()>) -> wasmtime::Result<()> {
+    match result {
+        Err(e) if matches!(e.downcast_ref::<wasi_p1::Exit>(), Some(wasi_p1::Exit(0))) => Ok(()),
+        other => other,
+    }
+}
