@@ -1,0 +1,76 @@
+# mk/apiserver.mk — the patched kube-apiserver, etcd and kubectl (included by the top Makefile,
+# which defines ROOT, BUILD, CARGO).
+#
+#   make k8s-source   fetch k8s.io/kubernetes@$(cat patches/BASE) through the Go module proxy and
+#                     make it buildable (_output/kubernetes-src; hack/k8s-source.sh)
+#   make apiserver    apply patches/ + the Go shim (go/), build kube-apiserver (cgo, version-stamped),
+#                     etcd and kubectl into _output/bin (hack/build-apiserver.sh)
+#
+# Every step has a stamp or a real output file, so a rerun with nothing changed runs no command.
+# Knobs: KUBEWASM_SHIM (the Go shim module dir, default go/), K8S_SRC, K8S_BIN.
+
+K8S_SRC ?= $(ROOT)/_output/kubernetes-src
+K8S_BIN ?= $(ROOT)/_output/bin
+KUBEWASM_SHIM ?= $(ROOT)/go
+LIBKUBEWASM ?= $(or $(LIB_A),$(ROOT)/target/release/libkubewasm.a)
+
+export KUBEWASM_K8S_SRC := $(K8S_SRC)
+export KUBEWASM_BIN := $(K8S_BIN)
+export KUBEWASM_SHIM
+export KUBEWASM_LIB := $(LIBKUBEWASM)
+
+K8S_SOURCE_STAMP := $(K8S_SRC)/.kubewasm-source
+K8S_PATCH_STAMP := $(K8S_SRC)/.kubewasm-patches
+KUBE_APISERVER := $(K8S_BIN)/kube-apiserver
+ETCD := $(K8S_BIN)/etcd
+KUBECTL := $(K8S_BIN)/kubectl
+
+# Inputs of the patched binary besides the Kubernetes tree: the shim's sources, the C header and
+# the Rust static library it links (cgo does not track that one; build-apiserver.sh stamps its
+# digest into the link flags so a changed library relinks).
+SHIM_SRCS := $(shell find $(KUBEWASM_SHIM) -type f \( -name '*.go' -o -name go.mod -o -name go.sum \
+	-o -name '*.c' -o -name '*.h' \) -not -path '*/testdata/*' 2>/dev/null)
+APISERVER_INPUTS := $(K8S_PATCH_STAMP) $(SHIM_SRCS) $(wildcard $(ROOT)/include/*.h) \
+	$(ROOT)/hack/build-apiserver.sh
+
+# Remember the shim directory: changing KUBEWASM_SHIM must re-apply the patches.
+K8S_SHIM_PATH := $(ROOT)/_output/.kubewasm-shim-path
+$(shell mkdir -p $(ROOT)/_output && [ "$$(cat $(K8S_SHIM_PATH) 2>/dev/null)" = "$(KUBEWASM_SHIM)" ] \
+	|| echo "$(KUBEWASM_SHIM)" > $(K8S_SHIM_PATH))
+
+.PHONY: k8s-source apiserver apiserver-clean
+
+k8s-source: $(K8S_SOURCE_STAMP)
+
+$(K8S_SOURCE_STAMP): $(ROOT)/patches/BASE $(ROOT)/hack/k8s-source.sh $(ROOT)/hack/tools/stagingmods.go
+	$(ROOT)/hack/k8s-source.sh $(K8S_SRC)
+	@touch $@
+
+$(K8S_PATCH_STAMP): $(K8S_SOURCE_STAMP) $(ROOT)/patches $(wildcard $(ROOT)/patches/*.patch) \
+		$(ROOT)/hack/apply-patches.sh $(K8S_SHIM_PATH)
+	$(ROOT)/hack/apply-patches.sh
+	@touch $@
+
+apiserver: $(ETCD) $(KUBECTL) $(KUBE_APISERVER)
+
+# One `go build` at a time (they share go.mod, which -mod=mod may update): etcd, then kubectl,
+# then kube-apiserver, via order-only prerequisites (they order, they do not cause rebuilds).
+# The touch moves the mtime even when go finds the binary up to date.
+# etcd comes from the same module graph (go.etcd.io/etcd/server/v3 at the version go.mod pins).
+$(ETCD): $(K8S_PATCH_STAMP) $(ROOT)/hack/build-apiserver.sh
+	$(ROOT)/hack/build-apiserver.sh etcd
+	@touch $@
+
+$(KUBECTL): $(K8S_PATCH_STAMP) $(ROOT)/hack/build-apiserver.sh | $(ETCD)
+	$(ROOT)/hack/build-apiserver.sh kubectl
+	@touch $@
+
+# The Rust static library is a real prerequisite: the top Makefile's rule for it (`make lib`)
+# rebuilds it first when its sources changed.
+$(KUBE_APISERVER): $(APISERVER_INPUTS) $(LIBKUBEWASM) | $(KUBECTL)
+	$(ROOT)/hack/build-apiserver.sh kube-apiserver
+	@touch $@
+
+# Removes the prepared tree and the binaries; Go's module and build caches stay.
+apiserver-clean:
+	rm -rf $(K8S_SRC) $(K8S_SRC).tmp $(K8S_BIN) $(K8S_SHIM_PATH)
