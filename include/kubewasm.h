@@ -8,74 +8,74 @@
 #include <stdint.h>
 #include <stddef.h>
 
-/*
- The ABI version; `kubewasm_abi_version()` returns it. Bumped on any incompatible change.
+/**
+ * The ABI version; `kubewasm_abi_version()` returns it. Bumped on any incompatible change.
  */
 #define KUBEWASM_ABI_VERSION 1
 
-/*
- `kind` of `kubewasm_init`: token authentication.
+/**
+ * `kind` of `kubewasm_init`: token authentication.
  */
 #define KUBEWASM_KIND_AUTHENTICATION 1
 
-/*
- `kind` of `kubewasm_init`: authorization.
+/**
+ * `kind` of `kubewasm_init`: authorization.
  */
 #define KUBEWASM_KIND_AUTHORIZATION 2
 
-/*
- `kind` of `kubewasm_init`: admission.
+/**
+ * `kind` of `kubewasm_init`: admission.
  */
 #define KUBEWASM_KIND_ADMISSION 3
 
-/*
- `phase` of `kubewasm_admit`: mutating modules.
+/**
+ * `phase` of `kubewasm_admit`: mutating modules.
  */
 #define KUBEWASM_PHASE_MUTATING 1
 
-/*
- `phase` of `kubewasm_admit`: validating modules.
+/**
+ * `phase` of `kubewasm_admit`: validating modules.
  */
 #define KUBEWASM_PHASE_VALIDATING 2
 
-/*
- Error code: NULL pointer, bad length, unknown kind, phase or module id.
+/**
+ * Error code: NULL pointer, bad length, unknown kind, phase or module id.
  */
 #define KUBEWASM_ERROR_INVALID_ARGUMENT 1
 
-/*
- Error code: the configuration does not parse or validate (every problem listed).
+/**
+ * Error code: the configuration does not parse or validate (every problem listed).
  */
 #define KUBEWASM_ERROR_CONFIG 2
 
-/*
- Error code: a module cannot be loaded (file, digest, compilation, exports, settings).
+/**
+ * Error code: a module cannot be loaded (file, digest, compilation, exports, settings).
  */
 #define KUBEWASM_ERROR_LOAD 3
 
-/*
- Error code: the request is not the JSON document the call expects.
+/**
+ * Error code: the request is not the JSON document the call expects.
  */
 #define KUBEWASM_ERROR_BAD_REQUEST 4
 
-/*
- Error code: a panic inside the library was caught.
+/**
+ * Error code: a panic inside the library was caught.
  */
 #define KUBEWASM_ERROR_PANIC 5
 
-/*
- Error code: an internal error.
+/**
+ * Error code: an internal error.
  */
 #define KUBEWASM_ERROR_INTERNAL 6
 
-/*
- An error: a stable code (`KUBEWASM_ERROR_*`) and a message. Free with `kubewasm_error_free`.
+/**
+ * An error: a stable code (`KUBEWASM_ERROR_*`) and a message. Free with `kubewasm_error_free`.
  */
 typedef struct kubewasm_error kubewasm_error;
 
-/*
- A loaded configuration and its compiled modules. Create with `kubewasm_init`, free with
- `kubewasm_free`. Thread-safe.
+/**
+ * A loaded configuration and its compiled modules. Create with `kubewasm_init`, free with
+ * `kubewasm_free`. Thread-safe.
  */
 typedef struct kubewasm_handle kubewasm_handle;
 
@@ -83,19 +83,19 @@ typedef struct kubewasm_handle kubewasm_handle;
 extern "C" {
 #endif // __cplusplus
 
-/*
- Returns `KUBEWASM_ABI_VERSION` as compiled into the library; callers refuse a mismatch.
+/**
+ * Returns `KUBEWASM_ABI_VERSION` as compiled into the library; callers refuse a mismatch.
  */
 uint32_t kubewasm_abi_version(void);
 
-/*
- Parses a configuration (`KUBEWASM_KIND_*`; YAML or JSON bytes) and loads every module it
- names, resolving relative module paths against `base_dir` (may be NULL/0: the working
- directory). All problems are reported at once in the error, each naming module and field. On
- success `*handle_out` receives a handle to free with `kubewasm_free`.
-
- # Safety
- Buffers must be readable for their lengths; `handle_out` must be writable.
+/**
+ * Parses a configuration (`KUBEWASM_KIND_*`; YAML or JSON bytes) and loads every module it
+ * names, resolving relative module paths against `base_dir` (may be NULL/0: the working
+ * directory). All problems are reported at once in the error, each naming module and field. On
+ * success `*handle_out` receives a handle to free with `kubewasm_free`.
+ *
+ * # Safety
+ * Buffers must be readable for their lengths; `handle_out` must be writable.
  */
 kubewasm_error *kubewasm_init(uint32_t kind,
                               const uint8_t *config,
@@ -104,29 +104,29 @@ kubewasm_error *kubewasm_init(uint32_t kind,
                               uintptr_t base_dir_len,
                               kubewasm_handle **handle_out);
 
-/*
- Frees a handle. NULL is a no-op. No call may be using the handle.
-
- # Safety
- `handle` must be NULL or come from `kubewasm_init`, and not be freed twice.
+/**
+ * Frees a handle. NULL is a no-op. No call may be using the handle.
+ *
+ * # Safety
+ * `handle` must be NULL or come from `kubewasm_init`, and not be freed twice.
  */
 void kubewasm_free(kubewasm_handle *handle);
 
-/*
- Writes the configuration with defaults applied, as JSON `{"kind", "modules": [...]}`; a
- module's position in `modules` is the id `kubewasm_admit` takes.
-
- # Safety
- `handle` must be live; `out` and `out_len` writable.
+/**
+ * Writes the configuration with defaults applied, as JSON `{"kind", "modules": [...]}`; a
+ * module's position in `modules` is the id `kubewasm_admit` takes.
+ *
+ * # Safety
+ * `handle` must be live; `out` and `out_len` writable.
  */
 kubewasm_error *kubewasm_modules(const kubewasm_handle *handle, uint8_t **out, uintptr_t *out_len);
 
-/*
- Authenticates a TokenReview (JSON). Writes `{"status": <TokenReviewStatus>, "module"?,
- "outcomes", "logs"}`. `timeout_ns` bounds the call (0: module timeouts only).
-
- # Safety
- `handle` must be live; buffers readable/writable as described.
+/**
+ * Authenticates a TokenReview (JSON). Writes `{"status": <TokenReviewStatus>, "module"?,
+ * "outcomes", "logs"}`. `timeout_ns` bounds the call (0: module timeouts only).
+ *
+ * # Safety
+ * `handle` must be live; buffers readable/writable as described.
  */
 kubewasm_error *kubewasm_authenticate(const kubewasm_handle *handle,
                                       const uint8_t *token_review,
@@ -135,12 +135,12 @@ kubewasm_error *kubewasm_authenticate(const kubewasm_handle *handle,
                                       uint8_t **out,
                                       uintptr_t *out_len);
 
-/*
- Decides a SubjectAccessReview (JSON). Writes `{"status": {"allowed", "denied", "reason",
- "evaluationError"}, "module"?, "outcomes", "logs"}`.
-
- # Safety
- `handle` must be live; buffers readable/writable as described.
+/**
+ * Decides a SubjectAccessReview (JSON). Writes `{"status": {"allowed", "denied", "reason",
+ * "evaluationError"}, "module"?, "outcomes", "logs"}`.
+ *
+ * # Safety
+ * `handle` must be live; buffers readable/writable as described.
  */
 kubewasm_error *kubewasm_authorize(const kubewasm_handle *handle,
                                    const uint8_t *subject_access_review,
@@ -149,13 +149,13 @@ kubewasm_error *kubewasm_authorize(const kubewasm_handle *handle,
                                    uint8_t **out,
                                    uintptr_t *out_len);
 
-/*
- Runs the admission modules `module_ids` (in order) of `phase` (`KUBEWASM_PHASE_*`) on an
- AdmissionRequest (JSON, `AdmissionReview.request`). Writes `{"allowed", "status"?,
- "module"?, "error"?, "patch"?, "warnings", "auditAnnotations", "outcomes", "logs"}`.
-
- # Safety
- `handle` must be live; `module_ids` readable for `module_ids_len` entries; buffers as described.
+/**
+ * Runs the admission modules `module_ids` (in order) of `phase` (`KUBEWASM_PHASE_*`) on an
+ * AdmissionRequest (JSON, `AdmissionReview.request`). Writes `{"allowed", "status"?,
+ * "module"?, "error"?, "patch"?, "warnings", "auditAnnotations", "outcomes", "logs"}`.
+ *
+ * # Safety
+ * `handle` must be live; `module_ids` readable for `module_ids_len` entries; buffers as described.
  */
 kubewasm_error *kubewasm_admit(const kubewasm_handle *handle,
                                uint32_t phase,
@@ -167,35 +167,35 @@ kubewasm_error *kubewasm_admit(const kubewasm_handle *handle,
                                uint8_t **out,
                                uintptr_t *out_len);
 
-/*
- Frees a buffer written by this library. NULL is a no-op.
-
- # Safety
- `ptr`/`len` must be exactly what a kubewasm call wrote, freed once.
+/**
+ * Frees a buffer written by this library. NULL is a no-op.
+ *
+ * # Safety
+ * `ptr`/`len` must be exactly what a kubewasm call wrote, freed once.
  */
 void kubewasm_bytes_free(uint8_t *ptr, uintptr_t len);
 
-/*
- The error's code (`KUBEWASM_ERROR_*`); 0 for NULL.
-
- # Safety
- `err` must be NULL or a live error.
+/**
+ * The error's code (`KUBEWASM_ERROR_*`); 0 for NULL.
+ *
+ * # Safety
+ * `err` must be NULL or a live error.
  */
 uint32_t kubewasm_error_code(const kubewasm_error *err);
 
-/*
- Borrows the error's UTF-8 message (not NUL-terminated) until `kubewasm_error_free`.
-
- # Safety
- `err` must be NULL or live; `ptr` and `len` writable (NULL ones are skipped).
+/**
+ * Borrows the error's UTF-8 message (not NUL-terminated) until `kubewasm_error_free`.
+ *
+ * # Safety
+ * `err` must be NULL or live; `ptr` and `len` writable (NULL ones are skipped).
  */
 void kubewasm_error_message(const kubewasm_error *err, const uint8_t **ptr, uintptr_t *len);
 
-/*
- Frees an error. NULL is a no-op.
-
- # Safety
- `err` must be NULL or come from a kubewasm call, freed once.
+/**
+ * Frees an error. NULL is a no-op.
+ *
+ * # Safety
+ * `err` must be NULL or come from a kubewasm call, freed once.
  */
 void kubewasm_error_free(kubewasm_error *err);
 

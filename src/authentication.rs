@@ -80,7 +80,11 @@ pub struct AuthenticationResult {
 impl Handle {
     /// Authenticates the token of a TokenReview (JSON). `timeout_ns` bounds the whole chain
     /// (0: module timeouts only).
-    pub fn authenticate(&self, token_review: &[u8], timeout_ns: u64) -> Result<AuthenticationResult, Error> {
+    pub fn authenticate(
+        &self,
+        token_review: &[u8],
+        timeout_ns: u64,
+    ) -> Result<AuthenticationResult, Error> {
         self.expect_kind(Kind::Authentication)?;
         check_input(token_review)?;
         let review: TokenReviewIn = serde_json::from_slice(token_review)
@@ -102,17 +106,32 @@ impl Handle {
                 Ok(mut status) if status.authenticated == Some(true) => {
                     report.outcome(name, "authenticated", took, None);
                     status.error = None;
-                    return Ok(AuthenticationResult { status, module: Some(name.clone()), report });
+                    return Ok(AuthenticationResult {
+                        status,
+                        module: Some(name.clone()),
+                        report,
+                    });
                 }
                 Ok(status) => {
                     if let Some(e) = status.error.filter(|e| !e.is_empty()) {
-                        report.log(Level::Info, name, clean(&redactor, format!("token not authenticated: {e}")));
+                        report.log(
+                            Level::Info,
+                            name,
+                            clean(&redactor, format!("token not authenticated: {e}")),
+                        );
                     }
                     report.outcome(name, "unauthenticated", took, None);
                 }
             }
         }
-        let status = TokenReviewStatus { authenticated: Some(false), ..Default::default() };
-        Ok(AuthenticationResult { status, module: None, report })
+        let status = TokenReviewStatus {
+            authenticated: Some(false),
+            ..Default::default()
+        };
+        Ok(AuthenticationResult {
+            status,
+            module: None,
+            report,
+        })
     }
 }

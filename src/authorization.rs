@@ -64,8 +64,9 @@ impl Handle {
     pub fn authorize(&self, review: &[u8], timeout_ns: u64) -> Result<AuthorizationResult, Error> {
         self.expect_kind(Kind::Authorization)?;
         check_input(review)?;
-        serde_json::from_slice::<serde::de::IgnoredAny>(review)
-            .map_err(|e| Error::bad_request(format!("the request is not a SubjectAccessReview: {e}")))?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(review).map_err(|e| {
+            Error::bad_request(format!("the request is not a SubjectAccessReview: {e}"))
+        })?;
         let deadline = Deadline::after_nanos(timeout_ns);
         let redactor = Redactor::default();
         let mut report = Report::default();
@@ -93,11 +94,17 @@ impl Handle {
                     if m.config.failure_policy == FailurePolicy::Deny {
                         let status = SubjectAccessReviewStatus {
                             denied: true,
-                            reason: format!("module \"{name}\" failed and its failurePolicy is Deny"),
+                            reason: format!(
+                                "module \"{name}\" failed and its failurePolicy is Deny"
+                            ),
                             evaluation_error: failure,
                             ..Default::default()
                         };
-                        return Ok(AuthorizationResult { status, module: Some(name.clone()), report });
+                        return Ok(AuthorizationResult {
+                            status,
+                            module: Some(name.clone()),
+                            report,
+                        });
                     }
                     failures.push(failure);
                 }
@@ -110,12 +117,23 @@ impl Handle {
                         reason: s.reason.unwrap_or_default(),
                         evaluation_error: s.evaluation_error.unwrap_or_default(),
                     };
-                    return Ok(AuthorizationResult { status, module: Some(name.clone()), report });
+                    return Ok(AuthorizationResult {
+                        status,
+                        module: Some(name.clone()),
+                        report,
+                    });
                 }
                 Ok(_) => report.outcome(name, "noOpinion", took, None),
             }
         }
-        let status = SubjectAccessReviewStatus { evaluation_error: failures.join("; "), ..Default::default() };
-        Ok(AuthorizationResult { status, module: None, report })
+        let status = SubjectAccessReviewStatus {
+            evaluation_error: failures.join("; "),
+            ..Default::default()
+        };
+        Ok(AuthorizationResult {
+            status,
+            module: None,
+            report,
+        })
     }
 }

@@ -142,7 +142,7 @@ fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok,
     s.serialize_str(&format_duration(*d))
 }
 
-/// Formats a duration the way Go's `time.Duration` prints it for whole units ("10s", "500ms").
+/// Formats a duration for messages: whole seconds as "10s", else milliseconds ("500ms", rounded).
 pub fn format_duration(d: Duration) -> String {
     let ns = d.as_nanos();
     if ns == 0 {
@@ -151,10 +151,10 @@ pub fn format_duration(d: Duration) -> String {
         format!("{}s", ns / 1_000_000_000)
     } else if ns % 1_000_000 == 0 {
         format!("{}ms", ns / 1_000_000)
-    } else if ns % 1_000 == 0 {
-        format!("{}us", ns / 1_000)
+    } else if ns >= 1_000_000 {
+        format!("{}ms", (ns + 500_000) / 1_000_000)
     } else {
-        format!("{ns}ns")
+        format!("{}us", ns.div_ceil(1_000))
     }
 }
 
@@ -274,13 +274,22 @@ fn get_bool(map: &Map<String, Value>, key: &str, at: &str, p: &mut Problems) -> 
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => {
-            p.add(at, key, format!("must be true or false, got {}", type_name(v)));
+            p.add(
+                at,
+                key,
+                format!("must be true or false, got {}", type_name(v)),
+            );
             false
         }
     }
 }
 
-fn get_str<'a>(map: &'a Map<String, Value>, key: &str, at: &str, p: &mut Problems) -> Option<&'a str> {
+fn get_str<'a>(
+    map: &'a Map<String, Value>,
+    key: &str,
+    at: &str,
+    p: &mut Problems,
+) -> Option<&'a str> {
     match map.get(key) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
@@ -303,7 +312,11 @@ fn get_enum(
         None => default.to_string(),
         Some(s) if choices.contains(&s) => s.to_string(),
         Some(s) => {
-            p.add(at, key, format!("must be one of {}, got \"{s}\"", choices.join(", ")));
+            p.add(
+                at,
+                key,
+                format!("must be one of {}, got \"{s}\"", choices.join(", ")),
+            );
             default.to_string()
         }
     }
@@ -317,13 +330,21 @@ fn string_list(value: &Value, at: &str, field: &str, p: &mut Problems) -> Vec<St
             .filter_map(|(i, v)| match v {
                 Value::String(s) => Some(s.clone()),
                 other => {
-                    p.add(at, &format!("{field}[{i}]"), format!("must be a string, got {}", type_name(other)));
+                    p.add(
+                        at,
+                        &format!("{field}[{i}]"),
+                        format!("must be a string, got {}", type_name(other)),
+                    );
                     None
                 }
             })
             .collect(),
         other => {
-            p.add(at, field, format!("must be a list of strings, got {}", type_name(other)));
+            p.add(
+                at,
+                field,
+                format!("must be a list of strings, got {}", type_name(other)),
+            );
             Vec::new()
         }
     }
@@ -331,17 +352,36 @@ fn string_list(value: &Value, at: &str, field: &str, p: &mut Problems) -> Vec<St
 
 fn check_rules(value: &Value, at: &str, p: &mut Problems) -> Vec<Value> {
     let Value::Array(rules) = value else {
-        p.add(at, "rules", format!("must be a list, got {}", type_name(value)));
+        p.add(
+            at,
+            "rules",
+            format!("must be a list, got {}", type_name(value)),
+        );
         return Vec::new();
     };
     for (i, rule) in rules.iter().enumerate() {
         let field = format!("rules[{i}]");
         let Value::Object(map) = rule else {
-            p.add(at, &field, format!("must be a map, got {}", type_name(rule)));
+            p.add(
+                at,
+                &field,
+                format!("must be a map, got {}", type_name(rule)),
+            );
             continue;
         };
         let here = format!("{at}: field \"{field}\"");
-        unknown_fields(map, &["operations", "apiGroups", "apiVersions", "resources", "scope"], &here, p);
+        unknown_fields(
+            map,
+            &[
+                "operations",
+                "apiGroups",
+                "apiVersions",
+                "resources",
+                "scope",
+            ],
+            &here,
+            p,
+        );
         for list in ["operations", "apiGroups", "apiVersions", "resources"] {
             match map.get(list) {
                 None => p.add(&here, list, "is required"),
@@ -352,7 +392,9 @@ fn check_rules(value: &Value, at: &str, p: &mut Problems) -> Vec<Value> {
                     }
                     if list == "operations" {
                         for op in items {
-                            if !["*", "CREATE", "UPDATE", "DELETE", "CONNECT"].contains(&op.as_str()) {
+                            if !["*", "CREATE", "UPDATE", "DELETE", "CONNECT"]
+                                .contains(&op.as_str())
+                            {
                                 p.add(&here, list, format!("unknown operation \"{op}\" (allowed: *, CREATE, UPDATE, DELETE, CONNECT)"));
                             }
                         }
@@ -367,7 +409,11 @@ fn check_rules(value: &Value, at: &str, p: &mut Problems) -> Vec<Value> {
 
 fn check_selector(value: &Value, at: &str, field: &str, p: &mut Problems) {
     let Value::Object(map) = value else {
-        p.add(at, field, format!("must be a label selector map, got {}", type_name(value)));
+        p.add(
+            at,
+            field,
+            format!("must be a label selector map, got {}", type_name(value)),
+        );
         return;
     };
     let here = format!("{at}: field \"{field}\"");
@@ -381,7 +427,11 @@ fn check_selector(value: &Value, at: &str, field: &str, p: &mut Problems) {
                     }
                 }
             }
-            other => p.add(&here, "matchLabels", format!("must be a map, got {}", type_name(other))),
+            other => p.add(
+                &here,
+                "matchLabels",
+                format!("must be a map, got {}", type_name(other)),
+            ),
         }
     }
     if let Some(exprs) = map.get("matchExpressions") {
@@ -402,7 +452,11 @@ fn check_selector(value: &Value, at: &str, field: &str, p: &mut Problems) {
             }
             match get_str(m, "operator", &inner, p) {
                 Some("In" | "NotIn" | "Exists" | "DoesNotExist") => {}
-                Some(op) => p.add(&inner, "operator", format!("must be one of In, NotIn, Exists, DoesNotExist, got \"{op}\"")),
+                Some(op) => p.add(
+                    &inner,
+                    "operator",
+                    format!("must be one of In, NotIn, Exists, DoesNotExist, got \"{op}\""),
+                ),
                 None => p.add(&inner, "operator", "is required"),
             }
             if let Some(v) = m.get("values") {
@@ -414,7 +468,11 @@ fn check_selector(value: &Value, at: &str, field: &str, p: &mut Problems) {
 
 fn check_match_conditions(value: &Value, at: &str, p: &mut Problems) -> Vec<Value> {
     let Value::Array(items) = value else {
-        p.add(at, "matchConditions", format!("must be a list, got {}", type_name(value)));
+        p.add(
+            at,
+            "matchConditions",
+            format!("must be a list, got {}", type_name(value)),
+        );
         return Vec::new();
     };
     let mut names = BTreeSet::new();
@@ -429,7 +487,11 @@ fn check_match_conditions(value: &Value, at: &str, p: &mut Problems) -> Vec<Valu
         match get_str(m, "name", &here, p) {
             Some(n) if !n.is_empty() => {
                 if !names.insert(n.to_string()) {
-                    p.add(&here, "name", format!("duplicate match condition name \"{n}\""));
+                    p.add(
+                        &here,
+                        "name",
+                        format!("duplicate match condition name \"{n}\""),
+                    );
                 }
             }
             _ => p.add(&here, "name", "is required"),
@@ -443,16 +505,40 @@ fn check_match_conditions(value: &Value, at: &str, p: &mut Problems) -> Vec<Valu
 }
 
 const COMMON_FIELDS: &[&str] = &[
-    "name", "module", "settings", "debug", "timeout", "memoryLimit", "failurePolicy", "sha256",
+    "name",
+    "module",
+    "settings",
+    "debug",
+    "timeout",
+    "memoryLimit",
+    "failurePolicy",
+    "sha256",
 ];
 const ADMISSION_FIELDS: &[&str] = &[
-    "mutating", "type", "rules", "namespaceSelector", "objectSelector", "matchConditions",
-    "matchPolicy", "reinvocationPolicy", "sideEffects",
+    "mutating",
+    "type",
+    "rules",
+    "namespaceSelector",
+    "objectSelector",
+    "matchConditions",
+    "matchPolicy",
+    "reinvocationPolicy",
+    "sideEffects",
 ];
 
-fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut Problems) -> Option<ModuleConfig> {
+fn parse_module(
+    kind: Kind,
+    id: usize,
+    value: &Value,
+    base_dir: &Path,
+    p: &mut Problems,
+) -> Option<ModuleConfig> {
     let Value::Object(map) = value else {
-        p.add(&format!("modules[{id}]"), "", format!("must be a map, got {}", type_name(value)));
+        p.add(
+            &format!("modules[{id}]"),
+            "",
+            format!("must be a map, got {}", type_name(value)),
+        );
         return None;
     };
     let module_str = map.get("module").and_then(Value::as_str).unwrap_or("");
@@ -482,7 +568,11 @@ fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut P
             p.add(&at, "name", "must not contain '/' or white space")
         }
         Some(Value::String(_)) => {}
-        Some(v) => p.add(&at, "name", format!("must be a string, got {}", type_name(v))),
+        Some(v) => p.add(
+            &at,
+            "name",
+            format!("must be a string, got {}", type_name(v)),
+        ),
     }
     let module = match map.get("module") {
         None | Some(Value::Null) => {
@@ -495,10 +585,18 @@ fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut P
         }
         Some(Value::String(s)) => {
             let path = Path::new(s);
-            if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) }
+            if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                base_dir.join(path)
+            }
         }
         Some(v) => {
-            p.add(&at, "module", format!("must be a string, got {}", type_name(v)));
+            p.add(
+                &at,
+                "module",
+                format!("must be a string, got {}", type_name(v)),
+            );
             PathBuf::new()
         }
     };
@@ -515,17 +613,35 @@ fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut P
                 DEFAULT_TIMEOUT
             }
             Some(d) if d > MAX_TIMEOUT => {
-                p.add(&at, "timeout", format!("must be at most {}, got \"{s}\"", format_duration(MAX_TIMEOUT)));
+                p.add(
+                    &at,
+                    "timeout",
+                    format!(
+                        "must be at most {}, got \"{s}\"",
+                        format_duration(MAX_TIMEOUT)
+                    ),
+                );
                 DEFAULT_TIMEOUT
             }
             Some(d) => d,
             None => {
-                p.add(&at, "timeout", format!("must be a duration such as \"2s\" or \"500ms\", got \"{s}\""));
+                p.add(
+                    &at,
+                    "timeout",
+                    format!("must be a duration such as \"2s\" or \"500ms\", got \"{s}\""),
+                );
                 DEFAULT_TIMEOUT
             }
         },
         Some(v) => {
-            p.add(&at, "timeout", format!("must be a duration string such as \"2s\", got {}", type_name(v)));
+            p.add(
+                &at,
+                "timeout",
+                format!(
+                    "must be a duration string such as \"2s\", got {}",
+                    type_name(v)
+                ),
+            );
             DEFAULT_TIMEOUT
         }
     };
@@ -534,11 +650,19 @@ fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut P
         Some(v) => match parse_quantity(v) {
             Some(n) if (MIN_MEMORY_LIMIT..=MAX_MEMORY_LIMIT).contains(&n) => n,
             Some(_) => {
-                p.add(&at, "memoryLimit", format!("must be between 1Mi and 4Gi, got {v}"));
+                p.add(
+                    &at,
+                    "memoryLimit",
+                    format!("must be between 1Mi and 4Gi, got {v}"),
+                );
                 DEFAULT_MEMORY_LIMIT
             }
             None => {
-                p.add(&at, "memoryLimit", format!("must be a quantity such as \"64Mi\", got {v}"));
+                p.add(
+                    &at,
+                    "memoryLimit",
+                    format!("must be a quantity such as \"64Mi\", got {v}"),
+                );
                 DEFAULT_MEMORY_LIMIT
             }
         },
@@ -558,7 +682,11 @@ fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut P
     let failure_policy = match (kind, get_str(map, "failurePolicy", &at, p)) {
         (Kind::Authentication, None) => FailurePolicy::NotAuthenticated,
         (Kind::Authentication, Some(_)) => {
-            p.add(&at, "failurePolicy", "is not supported for authentication: a failing module never authenticates");
+            p.add(
+                &at,
+                "failurePolicy",
+                "is not supported for authentication: a failing module never authenticates",
+            );
             FailurePolicy::NotAuthenticated
         }
         (Kind::Authorization, None | Some("NoOpinion")) => FailurePolicy::NoOpinion,
@@ -566,11 +694,19 @@ fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut P
         (Kind::Admission, None | Some("Fail")) => FailurePolicy::Fail,
         (Kind::Admission, Some("Ignore")) => FailurePolicy::Ignore,
         (Kind::Authorization, Some(other)) => {
-            p.add(&at, "failurePolicy", format!("must be NoOpinion or Deny, got \"{other}\""));
+            p.add(
+                &at,
+                "failurePolicy",
+                format!("must be NoOpinion or Deny, got \"{other}\""),
+            );
             FailurePolicy::NoOpinion
         }
         (Kind::Admission, Some(other)) => {
-            p.add(&at, "failurePolicy", format!("must be Fail or Ignore, got \"{other}\""));
+            p.add(
+                &at,
+                "failurePolicy",
+                format!("must be Fail or Ignore, got \"{other}\""),
+            );
             FailurePolicy::Fail
         }
     };
@@ -580,13 +716,23 @@ fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut P
             None | Some("wasi") => ModuleType::Wasi,
             Some("kubewarden") => ModuleType::Kubewarden,
             Some(other) => {
-                p.add(&at, "type", format!("must be wasi or kubewarden, got \"{other}\""));
+                p.add(
+                    &at,
+                    "type",
+                    format!("must be wasi or kubewarden, got \"{other}\""),
+                );
                 ModuleType::Wasi
             }
         };
         let mutating = get_bool(map, "mutating", &at, p);
-        let rules = map.get("rules").map(|r| check_rules(r, &at, p)).unwrap_or_default();
-        let namespace_selector = map.get("namespaceSelector").filter(|v| !v.is_null()).cloned();
+        let rules = map
+            .get("rules")
+            .map(|r| check_rules(r, &at, p))
+            .unwrap_or_default();
+        let namespace_selector = map
+            .get("namespaceSelector")
+            .filter(|v| !v.is_null())
+            .cloned();
         if let Some(v) = &namespace_selector {
             check_selector(v, &at, "namespaceSelector", p);
         }
@@ -599,12 +745,37 @@ fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut P
             .filter(|v| !v.is_null())
             .map(|v| check_match_conditions(v, &at, p))
             .unwrap_or_default();
-        let match_policy = get_enum(map, "matchPolicy", &["Exact", "Equivalent"], "Equivalent", &at, p);
-        let reinvocation_policy = get_enum(map, "reinvocationPolicy", &["Never", "IfNeeded"], "Never", &at, p);
+        let match_policy = get_enum(
+            map,
+            "matchPolicy",
+            &["Exact", "Equivalent"],
+            "Equivalent",
+            &at,
+            p,
+        );
+        let reinvocation_policy = get_enum(
+            map,
+            "reinvocationPolicy",
+            &["Never", "IfNeeded"],
+            "Never",
+            &at,
+            p,
+        );
         if reinvocation_policy == "IfNeeded" && !mutating {
-            p.add(&at, "reinvocationPolicy", "IfNeeded is only meaningful for a mutating module");
+            p.add(
+                &at,
+                "reinvocationPolicy",
+                "IfNeeded is only meaningful for a mutating module",
+            );
         }
-        let side_effects = get_enum(map, "sideEffects", &["None", "NoneOnDryRun", "Some", "Unknown"], "None", &at, p);
+        let side_effects = get_enum(
+            map,
+            "sideEffects",
+            &["None", "NoneOnDryRun", "Some", "Unknown"],
+            "None",
+            &at,
+            p,
+        );
         Some(AdmissionFields {
             mutating,
             rules,
@@ -639,10 +810,23 @@ fn parse_module(kind: Kind, id: usize, value: &Value, base_dir: &Path, p: &mut P
 /// Finds the `WASM` plugin's configuration in an `AdmissionConfiguration` document: its inline
 /// `configuration`, or the file named by `path` (relative to `base_dir`). Returns the modules
 /// document and the directory relative module paths resolve against.
-fn admission_plugin_config(doc: &Map<String, Value>, base_dir: &Path, p: &mut Problems) -> Option<(Value, PathBuf)> {
-    unknown_fields(doc, &["apiVersion", "kind", "plugins"], "AdmissionConfiguration", p);
+fn admission_plugin_config(
+    doc: &Map<String, Value>,
+    base_dir: &Path,
+    p: &mut Problems,
+) -> Option<(Value, PathBuf)> {
+    unknown_fields(
+        doc,
+        &["apiVersion", "kind", "plugins"],
+        "AdmissionConfiguration",
+        p,
+    );
     let Some(Value::Array(plugins)) = doc.get("plugins") else {
-        p.add("AdmissionConfiguration", "plugins", "must be a list of plugins");
+        p.add(
+            "AdmissionConfiguration",
+            "plugins",
+            "must be a list of plugins",
+        );
         return None;
     };
     let mut found = None;
@@ -662,12 +846,20 @@ fn admission_plugin_config(doc: &Map<String, Value>, base_dir: &Path, p: &mut Pr
         }
         found = match (m.get("configuration"), get_str(m, "path", &at, p)) {
             (Some(_), Some(_)) => {
-                p.add(&at, "", "set either \"configuration\" or \"path\", not both");
+                p.add(
+                    &at,
+                    "",
+                    "set either \"configuration\" or \"path\", not both",
+                );
                 None
             }
             (Some(c), None) => Some((c.clone(), base_dir.to_path_buf())),
             (None, Some(path)) => {
-                let file = if Path::new(path).is_absolute() { PathBuf::from(path) } else { base_dir.join(path) };
+                let file = if Path::new(path).is_absolute() {
+                    PathBuf::from(path)
+                } else {
+                    base_dir.join(path)
+                };
                 match std::fs::read(&file) {
                     Err(e) => {
                         p.add(&at, "path", format!("cannot read {}: {e}", file.display()));
@@ -678,18 +870,28 @@ fn admission_plugin_config(doc: &Map<String, Value>, base_dir: &Path, p: &mut Pr
                             p.add(&at, "path", format!("{}: {e}", file.display()));
                             None
                         }
-                        Ok(v) => Some((v, file.parent().map(Path::to_path_buf).unwrap_or_default())),
+                        Ok(v) => {
+                            Some((v, file.parent().map(Path::to_path_buf).unwrap_or_default()))
+                        }
                     },
                 }
             }
             (None, None) => {
-                p.add(&at, "", "the WASM plugin needs \"configuration\" or \"path\"");
+                p.add(
+                    &at,
+                    "",
+                    "the WASM plugin needs \"configuration\" or \"path\"",
+                );
                 None
             }
         };
     }
     if found.is_none() && p.0.is_empty() {
-        p.add("AdmissionConfiguration", "plugins", "has no plugin named WASM");
+        p.add(
+            "AdmissionConfiguration",
+            "plugins",
+            "has no plugin named WASM",
+        );
     }
     found
 }
@@ -698,10 +900,19 @@ fn admission_plugin_config(doc: &Map<String, Value>, base_dir: &Path, p: &mut Pr
 /// paths resolve against (the configuration file's directory). Every problem is listed in one
 /// [`ErrorCode::Config`] error, one per line.
 pub fn parse(kind: Kind, bytes: &[u8], base_dir: &Path) -> Result<Config, Error> {
-    let doc = parse_document(bytes).map_err(|e| Error::new(ErrorCode::Config, format!("invalid {} configuration: {e}", kind_name(kind))))?;
+    let doc = parse_document(bytes).map_err(|e| {
+        Error::new(
+            ErrorCode::Config,
+            format!("invalid {} configuration: {e}", kind_name(kind)),
+        )
+    })?;
     let mut p = Problems(Vec::new());
     let (doc, base_dir) = match &doc {
-        Value::Object(m) if kind == Kind::Admission && (m.contains_key("plugins") || m.get("kind").and_then(Value::as_str) == Some("AdmissionConfiguration")) => {
+        Value::Object(m)
+            if kind == Kind::Admission
+                && (m.contains_key("plugins")
+                    || m.get("kind").and_then(Value::as_str) == Some("AdmissionConfiguration")) =>
+        {
             match admission_plugin_config(m, base_dir, &mut p) {
                 Some(found) => found,
                 None => return Err(config_error(kind, p)),
@@ -710,7 +921,14 @@ pub fn parse(kind: Kind, bytes: &[u8], base_dir: &Path) -> Result<Config, Error>
         _ => (doc, base_dir.to_path_buf()),
     };
     let Value::Object(top) = &doc else {
-        p.add("", "", format!("the configuration must be a map with a \"modules\" list, got {}", type_name(&doc)));
+        p.add(
+            "",
+            "",
+            format!(
+                "the configuration must be a map with a \"modules\" list, got {}",
+                type_name(&doc)
+            ),
+        );
         return Err(config_error(kind, p));
     };
     unknown_fields(top, &["modules"], "", &mut p);
@@ -718,7 +936,11 @@ pub fn parse(kind: Kind, bytes: &[u8], base_dir: &Path) -> Result<Config, Error>
         None | Some(Value::Null) => &[],
         Some(Value::Array(a)) => a,
         Some(v) => {
-            p.add("", "modules", format!("must be a list, got {}", type_name(v)));
+            p.add(
+                "",
+                "modules",
+                format!("must be a list, got {}", type_name(v)),
+            );
             &[]
         }
     };

@@ -62,38 +62,58 @@ static QUIET_PANICS: Once = Once::new();
 
 thread_local! {
     static PANIC_MESSAGE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    static IN_BOUNDARY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Replaces the default panic hook (which writes to stderr) with one that keeps the message for
-/// the error the boundary returns: the library never writes to stderr.
+/// Installs a panic hook that, inside an ABI call, keeps the message for the error the boundary
+/// returns instead of writing it to stderr (the library never writes to stderr); panics
+/// elsewhere in the process go to the previous hook.
 fn quiet_panics() {
     QUIET_PANICS.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_BOUNDARY.with(|b| b.get()) {
+                return previous(info);
+            }
             let text = info
                 .payload()
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            let at = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
             PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(format!("{text}{at}")));
         }));
     });
 }
 
 fn into_raw_error(e: Error) -> *mut kubewasm_error {
-    Box::into_raw(Box::new(kubewasm_error { code: e.code as u32, message: e.message }))
+    Box::into_raw(Box::new(kubewasm_error {
+        code: e.code as u32,
+        message: e.message,
+    }))
 }
 
 /// Runs `body` inside the panic boundary and turns its outcome into the ABI's error pointer.
 fn guard(body: impl FnOnce() -> Result<(), Error>) -> *mut kubewasm_error {
     quiet_panics();
-    match catch_unwind(AssertUnwindSafe(body)) {
+    let outer = IN_BOUNDARY.with(|b| b.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(body));
+    IN_BOUNDARY.with(|b| b.set(outer));
+    match result {
         Ok(Ok(())) => std::ptr::null_mut(),
         Ok(Err(e)) => into_raw_error(e),
         Err(_) => {
-            let detail = PANIC_MESSAGE.with(|m| m.borrow_mut().take()).unwrap_or_else(|| "unknown panic".into());
-            into_raw_error(Error::new(ErrorCode::Panic, format!("kubewasm: internal panic: {detail}")))
+            let detail = PANIC_MESSAGE
+                .with(|m| m.borrow_mut().take())
+                .unwrap_or_else(|| "unknown panic".into());
+            into_raw_error(Error::new(
+                ErrorCode::Panic,
+                format!("kubewasm: internal panic: {detail}"),
+            ))
         }
     }
 }
@@ -107,10 +127,14 @@ unsafe fn input<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8], 
         if len == 0 {
             return Ok(&[]);
         }
-        return Err(Error::invalid_argument(format!("{what} is NULL but its length is {len}")));
+        return Err(Error::invalid_argument(format!(
+            "{what} is NULL but its length is {len}"
+        )));
     }
     if len > isize::MAX as usize {
-        return Err(Error::invalid_argument(format!("{what} has an impossible length {len}")));
+        return Err(Error::invalid_argument(format!(
+            "{what} has an impossible length {len}"
+        )));
     }
     // SAFETY: the caller guarantees ptr points to len readable bytes.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
@@ -151,7 +175,12 @@ unsafe fn handle_ref<'a>(handle: *const kubewasm_handle) -> Result<&'a Handle, E
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(value).map_err(|e| Error::new(ErrorCode::Internal, format!("cannot serialise the result: {e}")))
+    serde_json::to_vec(value).map_err(|e| {
+        Error::new(
+            ErrorCode::Internal,
+            format!("cannot serialise the result: {e}"),
+        )
+    })
 }
 
 /// Returns `KUBEWASM_ABI_VERSION` as compiled into the library; callers refuse a mismatch.
@@ -177,7 +206,8 @@ pub unsafe extern "C" fn kubewasm_init(
     handle_out: *mut *mut kubewasm_handle,
 ) -> *mut kubewasm_error {
     guard(|| {
-        let kind = Kind::from_abi(kind).ok_or_else(|| Error::invalid_argument(format!("unknown kind {kind}")))?;
+        let kind = Kind::from_abi(kind)
+            .ok_or_else(|| Error::invalid_argument(format!("unknown kind {kind}")))?;
         // SAFETY: forwarded caller guarantees.
         let config = unsafe { input(config, config_len, "config") }?;
         // SAFETY: forwarded caller guarantees.
@@ -272,7 +302,13 @@ pub unsafe extern "C" fn kubewasm_authorize(
         // SAFETY: forwarded caller guarantees.
         let h = unsafe { handle_ref(handle) }?;
         // SAFETY: forwarded caller guarantees.
-        let review = unsafe { input(subject_access_review, subject_access_review_len, "subject_access_review") }?;
+        let review = unsafe {
+            input(
+                subject_access_review,
+                subject_access_review_len,
+                "subject_access_review",
+            )
+        }?;
         outputs(out, out_len)?;
         let result = to_json(&h.authorize(review, timeout_ns)?)?;
         // SAFETY: checked by outputs.
@@ -302,21 +338,32 @@ pub unsafe extern "C" fn kubewasm_admit(
     guard(|| {
         // SAFETY: forwarded caller guarantees.
         let h = unsafe { handle_ref(handle) }?;
-        let phase = Phase::from_abi(phase).ok_or_else(|| Error::invalid_argument(format!("unknown phase {phase}")))?;
+        let phase = Phase::from_abi(phase)
+            .ok_or_else(|| Error::invalid_argument(format!("unknown phase {phase}")))?;
         let ids: &[u32] = if module_ids.is_null() {
             if module_ids_len != 0 {
-                return Err(Error::invalid_argument("module_ids is NULL but its length is not 0"));
+                return Err(Error::invalid_argument(
+                    "module_ids is NULL but its length is not 0",
+                ));
             }
             &[]
         } else {
             if module_ids_len > h.modules.len().max(1) * 16 {
-                return Err(Error::invalid_argument(format!("module_ids_len {module_ids_len} is implausible")));
+                return Err(Error::invalid_argument(format!(
+                    "module_ids_len {module_ids_len} is implausible"
+                )));
             }
             // SAFETY: the caller guarantees module_ids has module_ids_len entries.
             unsafe { std::slice::from_raw_parts(module_ids, module_ids_len) }
         };
         // SAFETY: forwarded caller guarantees.
-        let request = unsafe { input(admission_request, admission_request_len, "admission_request") }?;
+        let request = unsafe {
+            input(
+                admission_request,
+                admission_request_len,
+                "admission_request",
+            )
+        }?;
         outputs(out, out_len)?;
         let result = to_json(&h.admit(phase, ids, request, timeout_ns)?)?;
         // SAFETY: checked by outputs.
@@ -352,7 +399,11 @@ pub unsafe extern "C" fn kubewasm_error_code(err: *const kubewasm_error) -> u32 
 /// # Safety
 /// `err` must be NULL or live; `ptr` and `len` writable (NULL ones are skipped).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn kubewasm_error_message(err: *const kubewasm_error, ptr: *mut *const u8, len: *mut usize) {
+pub unsafe extern "C" fn kubewasm_error_message(
+    err: *const kubewasm_error,
+    ptr: *mut *const u8,
+    len: *mut usize,
+) {
     // SAFETY: the caller guarantees err is NULL or live.
     let (p, l) = match unsafe { err.as_ref() } {
         Some(e) => (e.message.as_ptr(), e.message.len()),
@@ -397,8 +448,14 @@ mod tests {
         ] {
             assert_eq!(abi, core as u32);
         }
-        assert_eq!(Kind::from_abi(KUBEWASM_KIND_ADMISSION), Some(Kind::Admission));
-        assert_eq!(Phase::from_abi(KUBEWASM_PHASE_VALIDATING), Some(Phase::Validating));
+        assert_eq!(
+            Kind::from_abi(KUBEWASM_KIND_ADMISSION),
+            Some(Kind::Admission)
+        );
+        assert_eq!(
+            Phase::from_abi(KUBEWASM_PHASE_VALIDATING),
+            Some(Phase::Validating)
+        );
     }
 
     #[test]

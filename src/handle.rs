@@ -59,10 +59,20 @@ pub struct Report {
 
 impl Report {
     pub(crate) fn log(&mut self, level: Level, module: &str, message: String) {
-        self.logs.push(LogLine { level, module: module.to_string(), message });
+        self.logs.push(LogLine {
+            level,
+            module: module.to_string(),
+            message,
+        });
     }
 
-    pub(crate) fn outcome(&mut self, module: &str, outcome: &'static str, duration: Duration, error: Option<String>) {
+    pub(crate) fn outcome(
+        &mut self,
+        module: &str,
+        outcome: &'static str,
+        duration: Duration,
+        error: Option<String>,
+    ) {
         if let Some(e) = &error {
             self.log(Level::Error, module, e.clone());
         }
@@ -114,14 +124,20 @@ impl Handle {
     /// configuration problems are reported at once; so are all load problems.
     pub fn new(kind: Kind, config: &[u8], base_dir: &Path) -> Result<Handle, Error> {
         let Config { kind, modules } = config::parse(kind, config, base_dir)?;
-        let modules_json = serde_json::to_vec(&serde_json::json!({ "kind": kind, "modules": modules }))
-            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let modules_json =
+            serde_json::to_vec(&serde_json::json!({ "kind": kind, "modules": modules }))
+                .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         let mut loaded = Vec::with_capacity(modules.len());
         let mut problems = Vec::new();
         for m in modules {
             match load_module(kind, &m) {
                 Ok(l) => loaded.push(l),
-                Err(e) => problems.push(format!("modules[{}] \"{}\" ({}): {e}", m.id, m.name, m.module.display())),
+                Err(e) => problems.push(format!(
+                    "modules[{}] \"{}\" ({}): {e}",
+                    m.id,
+                    m.name,
+                    m.module.display()
+                )),
             }
         }
         if !problems.is_empty() {
@@ -133,7 +149,11 @@ impl Handle {
             }
             return Err(Error::new(ErrorCode::Load, message));
         }
-        Ok(Handle { kind, modules: loaded, modules_json })
+        Ok(Handle {
+            kind,
+            modules: loaded,
+            modules_json,
+        })
     }
 
     /// The access step this handle serves.
@@ -173,21 +193,45 @@ impl Handle {
         };
         let stdin = wasi::envelope(request, m.settings.as_deref());
         if m.config.debug {
-            report.log(Level::Debug, name, format!("in: {}", redactor.apply(&String::from_utf8_lossy(&stdin))));
+            report.log(
+                Level::Debug,
+                name,
+                format!("in: {}", redactor.apply(&String::from_utf8_lossy(&stdin))),
+            );
         }
         let export = wasi::export_for(self.kind);
         match wasi::call(&m.compiled, export, stdin, timeout) {
             Ok(out) => {
                 if m.config.debug {
-                    report.log(Level::Debug, name, format!("out: {}", redactor.apply(&String::from_utf8_lossy(&out.stdout))));
+                    report.log(
+                        Level::Debug,
+                        name,
+                        format!(
+                            "out: {}",
+                            redactor.apply(&String::from_utf8_lossy(&out.stdout))
+                        ),
+                    );
                     if !out.stderr.is_empty() {
-                        report.log(Level::Debug, name, format!("stderr: {}", redactor.apply(&String::from_utf8_lossy(&out.stderr))));
+                        report.log(
+                            Level::Debug,
+                            name,
+                            format!(
+                                "stderr: {}",
+                                redactor.apply(&String::from_utf8_lossy(&out.stderr))
+                            ),
+                        );
                     }
                 }
                 let parsed = wasi::parse_output(&out.stdout).map_err(|e| clean(redactor, e));
                 (parsed, out.duration)
             }
-            Err(f) => (Err(clean(redactor, format!("call to {export} failed: {}", f.message))), f.duration),
+            Err(f) => (
+                Err(clean(
+                    redactor,
+                    format!("call to {export} failed: {}", f.message),
+                )),
+                f.duration,
+            ),
         }
     }
 }
@@ -199,19 +243,37 @@ pub(crate) fn clean(redactor: &Redactor, text: String) -> String {
 
 fn load_module(kind: Kind, m: &ModuleConfig) -> Result<LoadedModule, String> {
     let settings = match &m.settings {
-        Some(v) => Some(serde_json::to_vec(v).map_err(|e| format!("cannot serialise settings: {e}"))?),
+        Some(v) => {
+            Some(serde_json::to_vec(v).map_err(|e| format!("cannot serialise settings: {e}"))?)
+        }
         None => None,
     };
     match m.module_type {
         ModuleType::Wasi => {
             let bytes = runtime::read_module(&m.module, m.sha256.as_deref())?;
-            let compiled = runtime::load(&bytes, m.memory_limit, false, &[wasi::export_for(kind)], |_| Ok(()))?;
-            Ok(LoadedModule { config: m.clone(), compiled, settings, kubewarden: None })
+            let compiled = runtime::load(
+                &bytes,
+                m.memory_limit,
+                false,
+                &[wasi::export_for(kind)],
+                |_| Ok(()),
+            )?;
+            Ok(LoadedModule {
+                config: m.clone(),
+                compiled,
+                settings,
+                kubewarden: None,
+            })
         }
         ModuleType::Kubewarden => {
             let bytes = runtime::read_module(&m.module, m.sha256.as_deref())?;
             let (compiled, policy) = kubewarden::load(m, &bytes)?;
-            Ok(LoadedModule { config: m.clone(), compiled, settings, kubewarden: Some(policy) })
+            Ok(LoadedModule {
+                config: m.clone(),
+                compiled,
+                settings,
+                kubewarden: Some(policy),
+            })
         }
     }
 }

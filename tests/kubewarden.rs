@@ -52,11 +52,15 @@ fn user_example() -> String {
     let fixture = fixtures().join("safe-annotations.wasm");
     let target = std::path::Path::new("/etc/kubernetes/wasm/safe-annotations.wasm");
     let installed = std::fs::create_dir_all(target.parent().unwrap()).is_ok()
-        && (std::fs::read(target).ok() == std::fs::read(&fixture).ok() || std::fs::copy(&fixture, target).is_ok());
+        && (std::fs::read(target).ok() == std::fs::read(&fixture).ok()
+            || std::fs::copy(&fixture, target).is_ok());
     if installed {
         USER_EXAMPLE.to_string()
     } else {
-        USER_EXAMPLE.replace("/etc/kubernetes/wasm/safe-annotations.wasm", fixture.to_str().unwrap())
+        USER_EXAMPLE.replace(
+            "/etc/kubernetes/wasm/safe-annotations.wasm",
+            fixture.to_str().unwrap(),
+        )
     }
 }
 
@@ -65,21 +69,51 @@ fn user_example_safe_annotations() {
     let h = init(KUBEWASM_KIND_ADMISSION, &user_example()).unwrap();
     let modules = h.modules();
     assert_eq!(modules["modules"][0]["type"], "kubewarden");
-    assert_eq!(modules["modules"][0]["rules"][0]["resources"], json!(["configmaps", "namespaces"]));
+    assert_eq!(
+        modules["modules"][0]["rules"][0]["resources"],
+        json!(["configmaps", "namespaces"])
+    );
 
-    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &configmap_request(json!({}))).unwrap();
+    let r = h
+        .admit(
+            KUBEWASM_PHASE_VALIDATING,
+            &[0],
+            &configmap_request(json!({})),
+        )
+        .unwrap();
     assert_eq!(r["allowed"], false, "{r}");
     assert_eq!(r["module"], "safe-annotations");
-    assert_eq!(r["status"]["message"], "The following mandatory annotations are missing: puzzle.ch/owner");
+    assert_eq!(
+        r["status"]["message"],
+        "The following mandatory annotations are missing: puzzle.ch/owner"
+    );
 
-    let owned = with_annotations(configmap_request(json!({})), json!({"puzzle.ch/owner": "team-a"}));
+    let owned = with_annotations(
+        configmap_request(json!({})),
+        json!({"puzzle.ch/owner": "team-a"}),
+    );
     let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &owned).unwrap();
     assert_eq!(r["allowed"], true, "{r}");
 
-    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &namespace_request(json!({}))).unwrap();
+    let r = h
+        .admit(
+            KUBEWASM_PHASE_VALIDATING,
+            &[0],
+            &namespace_request(json!({})),
+        )
+        .unwrap();
     assert_eq!(r["allowed"], false);
-    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &namespace_request(json!({"puzzle.ch/owner": "x"}))).unwrap();
-    assert_eq!(r["allowed"], true, "null options are omitted for the SDK: {r}");
+    let r = h
+        .admit(
+            KUBEWASM_PHASE_VALIDATING,
+            &[0],
+            &namespace_request(json!({"puzzle.ch/owner": "x"})),
+        )
+        .unwrap();
+    assert_eq!(
+        r["allowed"], true,
+        "null options are omitted for the SDK: {r}"
+    );
 }
 
 #[test]
@@ -93,9 +127,23 @@ modules:
 "#;
     let err = init(KUBEWASM_KIND_ADMISSION, config).err().unwrap();
     assert_eq!(err.code, KUBEWASM_ERROR_LOAD);
-    assert!(err.message.contains(r#"modules[0] "bad-settings""#), "{}", err.message);
-    assert!(err.message.contains("invalid settings: Provided settings are not valid"), "{}", err.message);
-    assert!(err.message.contains("cannot be mandatory and denied at the same time"), "{}", err.message);
+    assert!(
+        err.message.contains(r#"modules[0] "bad-settings""#),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains("invalid settings: Provided settings are not valid"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains("cannot be mandatory and denied at the same time"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -109,16 +157,27 @@ modules:
   settings: {annotations: {"puzzle.ch/owner": "platform"}}
 "#;
     let h = init(KUBEWASM_KIND_ADMISSION, config).unwrap();
-    let r = h.admit(KUBEWASM_PHASE_MUTATING, &[0], &configmap_request(json!({}))).unwrap();
+    let r = h
+        .admit(KUBEWASM_PHASE_MUTATING, &[0], &configmap_request(json!({})))
+        .unwrap();
     assert_eq!(r["allowed"], true);
     assert_eq!(
         r["patch"],
         json!([{"op": "add", "path": "/metadata/annotations", "value": {"puzzle.ch/owner": "platform"}}])
     );
-    assert_eq!(r["warnings"], json!(["annotate: set annotations puzzle.ch/owner"]));
-    assert_eq!(r["auditAnnotations"], json!([{"module": "annotate", "key": "annotations-set", "value": "puzzle.ch/owner"}]));
+    assert_eq!(
+        r["warnings"],
+        json!(["annotate: set annotations puzzle.ch/owner"])
+    );
+    assert_eq!(
+        r["auditAnnotations"],
+        json!([{"module": "annotate", "key": "annotations-set", "value": "puzzle.ch/owner"}])
+    );
     // Already annotated: the policy returns the same object, which is no patch.
-    let done = with_annotations(configmap_request(json!({})), json!({"puzzle.ch/owner": "platform"}));
+    let done = with_annotations(
+        configmap_request(json!({})),
+        json!({"puzzle.ch/owner": "platform"}),
+    );
     let r = h.admit(KUBEWASM_PHASE_MUTATING, &[0], &done).unwrap();
     assert!(r.get("patch").is_none(), "{r}");
     // A mutation on DELETE is refused.
@@ -127,22 +186,47 @@ modules:
     delete["oldObject"] = delete["object"].take();
     let r = h.admit(KUBEWASM_PHASE_MUTATING, &[0], &delete).unwrap();
     assert_eq!(r["allowed"], false);
-    assert!(r["error"].as_str().unwrap().contains("Incoming object is null"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("Incoming object is null"),
+        "{r}"
+    );
 }
 
 #[test]
 fn unsupported_capability_is_a_clear_rejection() {
-    let h = init(KUBEWASM_KIND_ADMISSION, "modules:\n- {name: ctx, type: kubewarden, module: capability-caller.wasm}\n").unwrap();
-    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &configmap_request(json!({}))).unwrap();
+    let h = init(
+        KUBEWASM_KIND_ADMISSION,
+        "modules:\n- {name: ctx, type: kubewarden, module: capability-caller.wasm}\n",
+    )
+    .unwrap();
+    let r = h
+        .admit(
+            KUBEWASM_PHASE_VALIDATING,
+            &[0],
+            &configmap_request(json!({})),
+        )
+        .unwrap();
     assert_eq!(r["allowed"], false);
     let message = r["status"]["message"].as_str().unwrap();
-    assert!(message.contains("Cannot process Wasm guest request: callback channel not provided"), "{message}");
+    assert!(
+        message.contains("Cannot process Wasm guest request: callback channel not provided"),
+        "{message}"
+    );
 }
 
 #[test]
 fn policy_logs_come_back_at_their_level() {
     let h = init(KUBEWASM_KIND_ADMISSION, "modules:\n- {name: logger, type: kubewarden, module: logger.wasm, settings: {message: hello}}\n").unwrap();
-    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &configmap_request(json!({}))).unwrap();
+    let r = h
+        .admit(
+            KUBEWASM_PHASE_VALIDATING,
+            &[0],
+            &configmap_request(json!({})),
+        )
+        .unwrap();
     assert_eq!(r["allowed"], true, "{r}");
     let levels: Vec<&str> = r["logs"]
         .as_array()
@@ -170,8 +254,18 @@ fn limits_apply_to_kubewarden_modules() {
         );
         let h = init(KUBEWASM_KIND_ADMISSION, &config).unwrap();
         let started = Instant::now();
-        let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &configmap_request(json!({}))).unwrap();
-        assert!(started.elapsed() < Duration::from_secs(5), "{action}: {:?}", started.elapsed());
+        let r = h
+            .admit(
+                KUBEWASM_PHASE_VALIDATING,
+                &[0],
+                &configmap_request(json!({})),
+            )
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{action}: {:?}",
+            started.elapsed()
+        );
         assert_eq!(r["allowed"], false, "{action}: {r}");
         assert!(r["error"].as_str().unwrap().contains(want), "{action}: {r}");
     }
@@ -188,17 +282,42 @@ fn limits_apply_to_kubewarden_modules() {
 #[test]
 fn metadata_is_checked_against_the_configuration() {
     let cases = [
-        ("annotate-annotated.wasm", "mutating: false", "declares it mutating"),
-        ("safe-annotations-opa.wasm", "mutating: false", "unsupported execution mode \"opa\""),
-        ("safe-annotations-unknown-protocol.wasm", "mutating: false", "protocolVersion"),
+        (
+            "annotate-annotated.wasm",
+            "mutating: false",
+            "declares it mutating",
+        ),
+        (
+            "safe-annotations-opa.wasm",
+            "mutating: false",
+            "unsupported execution mode \"opa\"",
+        ),
+        (
+            "safe-annotations-unknown-protocol.wasm",
+            "mutating: false",
+            "protocolVersion",
+        ),
     ];
     for (file, extra, want) in cases {
-        let config = format!("modules:\n- {{name: p, type: kubewarden, module: {file}, {extra}}}\n");
+        let config =
+            format!("modules:\n- {{name: p, type: kubewarden, module: {file}, {extra}}}\n");
         let err = init(KUBEWASM_KIND_ADMISSION, &config).err().unwrap();
         assert!(err.message.contains(want), "{file}: {}", err.message);
     }
-    assert!(init(KUBEWASM_KIND_ADMISSION, "modules:\n- {type: kubewarden, module: safe-annotations-annotated.wasm}\n").is_ok());
-    assert!(init(KUBEWASM_KIND_ADMISSION, "modules:\n- {type: kubewarden, module: annotate-annotated.wasm, mutating: true}\n").is_ok());
+    assert!(
+        init(
+            KUBEWASM_KIND_ADMISSION,
+            "modules:\n- {type: kubewarden, module: safe-annotations-annotated.wasm}\n"
+        )
+        .is_ok()
+    );
+    assert!(
+        init(
+            KUBEWASM_KIND_ADMISSION,
+            "modules:\n- {type: kubewarden, module: annotate-annotated.wasm, mutating: true}\n"
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -208,9 +327,18 @@ fn go_policy_runs_in_wapc_mode() {
         "modules:\n- {name: labels, type: kubewarden, module: go-mandatory-labels.wasm, settings: {mandatory_labels: [app]}}\n",
     )
     .unwrap();
-    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &configmap_request(json!({}))).unwrap();
+    let r = h
+        .admit(
+            KUBEWASM_PHASE_VALIDATING,
+            &[0],
+            &configmap_request(json!({})),
+        )
+        .unwrap();
     assert_eq!(r["allowed"], false, "{r}");
-    assert_eq!(r["status"]["message"], "The following mandatory labels are missing: app");
+    assert_eq!(
+        r["status"]["message"],
+        "The following mandatory labels are missing: app"
+    );
     let mut labelled = configmap_request(json!({}));
     labelled["object"]["metadata"]["labels"] = json!({"app": "web"});
     let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &labelled).unwrap();

@@ -112,7 +112,13 @@ struct Request {
 impl Handle {
     /// Runs the modules `ids` (in the given order) of `phase` on an AdmissionRequest (JSON:
     /// `AdmissionReview.request`). `timeout_ns` bounds the whole phase (0: module timeouts only).
-    pub fn admit(&self, phase: Phase, ids: &[u32], request: &[u8], timeout_ns: u64) -> Result<AdmissionResult, Error> {
+    pub fn admit(
+        &self,
+        phase: Phase,
+        ids: &[u32],
+        request: &[u8],
+        timeout_ns: u64,
+    ) -> Result<AdmissionResult, Error> {
         self.expect_kind(Kind::Admission)?;
         let mut modules = Vec::with_capacity(ids.len());
         for &id in ids {
@@ -130,8 +136,9 @@ impl Handle {
             modules.push(m);
         }
         check_input(request)?;
-        let value: Value = serde_json::from_slice(request)
-            .map_err(|e| Error::bad_request(format!("the request is not an AdmissionRequest: {e}")))?;
+        let value: Value = serde_json::from_slice(request).map_err(|e| {
+            Error::bad_request(format!("the request is not an AdmissionRequest: {e}"))
+        })?;
         let uid = value
             .get("uid")
             .and_then(Value::as_str)
@@ -139,7 +146,11 @@ impl Handle {
             .ok_or_else(|| Error::bad_request("the AdmissionRequest has no uid"))?
             .to_string();
         let original = value.get("object").cloned().unwrap_or(Value::Null);
-        let mut req = Request { uid, value, bytes: request.to_vec() };
+        let mut req = Request {
+            uid,
+            value,
+            bytes: request.to_vec(),
+        };
         let deadline = Deadline::after_nanos(timeout_ns);
         let mut result = AdmissionResult {
             allowed: true,
@@ -162,7 +173,11 @@ impl Handle {
                     let e = clean(&Redactor::default(), e);
                     if m.config.failure_policy == FailurePolicy::Ignore {
                         result.report.outcome(&name, "ignored", took, Some(e));
-                        result.report.log(Level::Warning, &name, "failurePolicy is Ignore: the request continues".into());
+                        result.report.log(
+                            Level::Warning,
+                            &name,
+                            "failurePolicy is Ignore: the request continues".into(),
+                        );
                         continue;
                     }
                     result.report.outcome(&name, "error", took, Some(e.clone()));
@@ -173,16 +188,22 @@ impl Handle {
                 }
             };
             result.warnings.extend(verdict.warnings);
-            result.audit_annotations.extend(
-                verdict
-                    .audit_annotations
-                    .into_iter()
-                    .map(|(key, value)| AuditAnnotation { module: name.clone(), key, value }),
-            );
+            result
+                .audit_annotations
+                .extend(verdict.audit_annotations.into_iter().map(|(key, value)| {
+                    AuditAnnotation {
+                        module: name.clone(),
+                        key,
+                        value,
+                    }
+                }));
             if !verdict.allowed {
                 result.report.outcome(&name, "rejected", took, None);
                 result.allowed = false;
-                result.status = Some(verdict.status.unwrap_or(Status { code: 403, ..Default::default() }));
+                result.status = Some(verdict.status.unwrap_or(Status {
+                    code: 403,
+                    ..Default::default()
+                }));
                 result.module = Some(name);
                 return Ok(result);
             }
@@ -190,7 +211,10 @@ impl Handle {
                 Some(mutation) => {
                     let object = req.value.get("object").cloned().unwrap_or(Value::Null);
                     let applied = mutation.apply(object).and_then(|new| {
-                        patch::check_identity(req.value.get("object").unwrap_or(&Value::Null), &new)?;
+                        patch::check_identity(
+                            req.value.get("object").unwrap_or(&Value::Null),
+                            &new,
+                        )?;
                         Ok(new)
                     });
                     match applied {
@@ -198,10 +222,16 @@ impl Handle {
                             let changed = req.value.get("object") != Some(&new);
                             if changed {
                                 req.value["object"] = new;
-                                req.bytes = serde_json::to_vec(&req.value).expect("a JSON value serialises");
+                                req.bytes = serde_json::to_vec(&req.value)
+                                    .expect("a JSON value serialises");
                                 mutated = true;
                             }
-                            result.report.outcome(&name, if changed { "mutated" } else { "allowed" }, took, None);
+                            result.report.outcome(
+                                &name,
+                                if changed { "mutated" } else { "allowed" },
+                                took,
+                                None,
+                            );
                         }
                         Err(e) => {
                             // A bad patch is a failed call: apply the failure policy.
@@ -239,28 +269,35 @@ impl Handle {
         match m.config.module_type {
             ModuleType::Wasi => {
                 let mut review = Vec::with_capacity(req.bytes.len() + 80);
-                review.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"#);
+                review.extend_from_slice(
+                    br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"#,
+                );
                 review.extend_from_slice(&req.bytes);
                 review.push(b'}');
-                let (answer, took) = self.call_wasi(m, &review, deadline, &Redactor::default(), report);
+                let (answer, took) =
+                    self.call_wasi(m, &review, deadline, &Redactor::default(), report);
                 (answer.and_then(|r| wasi_verdict(r, &req.uid)), took)
             }
-            ModuleType::Kubewarden => {
-                kubewarden::validate(m, &req.value, deadline, report)
-            }
+            ModuleType::Kubewarden => kubewarden::validate(m, &req.value, deadline, report),
         }
     }
 }
 
 /// Checks what a verdict may contain for this module and request.
-fn check_verdict(m: &LoadedModule, v: Verdict, phase: Phase, req: &Request) -> Result<Verdict, String> {
+fn check_verdict(
+    m: &LoadedModule,
+    v: Verdict,
+    phase: Phase,
+    req: &Request,
+) -> Result<Verdict, String> {
     if v.mutation.is_some() {
         let kubewarden = m.config.module_type == ModuleType::Kubewarden;
         if phase == Phase::Validating {
             return Err(if kubewarden {
                 "The policy attempted to mutate the request, but it is currently configured to not allow mutations (set mutating: true)".into()
             } else {
-                "a validating module may not return a patch (configure it with mutating: true)".into()
+                "a validating module may not return a patch (configure it with mutating: true)"
+                    .into()
             });
         }
         if v.allowed && req.value.get("object").is_none_or(Value::is_null) {
@@ -269,7 +306,10 @@ fn check_verdict(m: &LoadedModule, v: Verdict, phase: Phase, req: &Request) -> R
             } else {
                 format!(
                     "the module returned a patch for a request without an object (operation {})",
-                    req.value.get("operation").and_then(Value::as_str).unwrap_or("unknown")
+                    req.value
+                        .get("operation")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown")
                 )
             });
         }
@@ -280,7 +320,10 @@ fn check_verdict(m: &LoadedModule, v: Verdict, phase: Phase, req: &Request) -> R
 /// Reads a `wasi` module's AdmissionReview answer, verified as the webhook verifies one.
 fn wasi_verdict(response: Option<Value>, uid: &str) -> Result<Verdict, String> {
     let review = response.ok_or("the module returned no response")?;
-    let api_version = review.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api_version = review
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let kind = review.get("kind").and_then(Value::as_str).unwrap_or("");
     if api_version != "admission.k8s.io/v1" || kind != "AdmissionReview" {
         return Err(format!(
@@ -293,7 +336,9 @@ fn wasi_verdict(response: Option<Value>, uid: &str) -> Result<Verdict, String> {
         .ok_or("the AdmissionReview has no response")?;
     let got_uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
     if got_uid != uid {
-        return Err(format!("expected response.uid \"{uid}\", got \"{got_uid}\""));
+        return Err(format!(
+            "expected response.uid \"{uid}\", got \"{got_uid}\""
+        ));
     }
     let allowed = r
         .get("allowed")
@@ -302,9 +347,21 @@ fn wasi_verdict(response: Option<Value>, uid: &str) -> Result<Verdict, String> {
     let status = match r.get("status") {
         None | Some(Value::Null) => None,
         Some(Value::Object(s)) => Some(Status {
-            code: s.get("code").and_then(Value::as_i64).filter(|c| *c != 0).unwrap_or(403),
-            message: s.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
-            reason: s.get("reason").and_then(Value::as_str).unwrap_or("").to_string(),
+            code: s
+                .get("code")
+                .and_then(Value::as_i64)
+                .filter(|c| *c != 0)
+                .unwrap_or(403),
+            message: s
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            reason: s
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         }),
         Some(_) => return Err("response.status is not an object".into()),
     };
@@ -321,13 +378,21 @@ fn wasi_verdict(response: Option<Value>, uid: &str) -> Result<Verdict, String> {
     };
     let warnings = match r.get("warnings") {
         None | Some(Value::Null) => Vec::new(),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|_| "response.warnings is not a list of strings")?,
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| "response.warnings is not a list of strings")?,
     };
     let audit_annotations = match r.get("auditAnnotations") {
         None | Some(Value::Null) => BTreeMap::new(),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|_| "response.auditAnnotations is not a map of strings")?,
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| "response.auditAnnotations is not a map of strings")?,
     };
-    Ok(Verdict { allowed, status, mutation, warnings, audit_annotations })
+    Ok(Verdict {
+        allowed,
+        status,
+        mutation,
+        warnings,
+        audit_annotations,
+    })
 }
 
 #[cfg(test)]
@@ -340,11 +405,26 @@ mod tests {
         let ok = json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true}});
         assert!(wasi_verdict(Some(ok), "u").unwrap().allowed);
         let cases = [
-            (json!({"kind":"AdmissionReview","response":{"uid":"u","allowed":true}}), "expected an admission.k8s.io/v1"),
-            (json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"x","allowed":true}}), "expected response.uid"),
-            (json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u"}}), "allowed is missing"),
-            (json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true,"patch":"e30="}}), "without response.patchType"),
-            (json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true,"patch":"e30=","patchType":"Merge"}}), "patchType"),
+            (
+                json!({"kind":"AdmissionReview","response":{"uid":"u","allowed":true}}),
+                "expected an admission.k8s.io/v1",
+            ),
+            (
+                json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"x","allowed":true}}),
+                "expected response.uid",
+            ),
+            (
+                json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u"}}),
+                "allowed is missing",
+            ),
+            (
+                json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true,"patch":"e30="}}),
+                "without response.patchType",
+            ),
+            (
+                json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u","allowed":true,"patch":"e30=","patchType":"Merge"}}),
+                "patchType",
+            ),
         ];
         for (v, want) in cases {
             let err = wasi_verdict(Some(v.clone()), "u").unwrap_err();

@@ -21,7 +21,8 @@ impl Mutation {
             .map_err(|e| format!("response.patch is not valid base64: {e}"))?;
         match patch_type {
             "Full" => {
-                let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("the Full patch is not a JSON object: {e}"))?;
+                let v: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("the Full patch is not a JSON object: {e}"))?;
                 if !v.is_object() {
                     return Err("the Full patch is not a JSON object".into());
                 }
@@ -30,7 +31,9 @@ impl Mutation {
             "JSONPatch" => serde_json::from_slice(&bytes)
                 .map(Mutation::JsonPatch)
                 .map_err(|e| format!("the JSONPatch is not a list of RFC 6902 operations: {e}")),
-            other => Err(format!("response.patchType \"{other}\" is not supported (use JSONPatch or Full)")),
+            other => Err(format!(
+                "response.patchType \"{other}\" is not supported (use JSONPatch or Full)"
+            )),
         }
     }
 
@@ -39,7 +42,8 @@ impl Mutation {
         match self {
             Mutation::Full(new) => Ok(new),
             Mutation::JsonPatch(ops) => {
-                json_patch::patch(&mut object, &ops).map_err(|e| format!("cannot apply the module's JSONPatch: {e}"))?;
+                json_patch::patch(&mut object, &ops)
+                    .map_err(|e| format!("cannot apply the module's JSONPatch: {e}"))?;
                 Ok(object)
             }
         }
@@ -48,9 +52,16 @@ impl Mutation {
 
 /// A mutation may not change what the object is: its apiVersion, kind, name or namespace.
 pub fn check_identity(before: &Value, after: &Value) -> Result<(), String> {
-    for path in ["/apiVersion", "/kind", "/metadata/name", "/metadata/namespace"] {
+    for path in [
+        "/apiVersion",
+        "/kind",
+        "/metadata/name",
+        "/metadata/namespace",
+    ] {
         if before.pointer(path) != after.pointer(path) {
-            return Err(format!("the mutation changes {path}, which a module may not change"));
+            return Err(format!(
+                "the mutation changes {path}, which a module may not change"
+            ));
         }
     }
     Ok(())
@@ -68,20 +79,34 @@ mod tests {
     #[test]
     fn full_and_json_patch_apply() {
         let obj = json!({"kind":"ConfigMap","data":{"a":"1"}});
-        let full = Mutation::decode("Full", &b64(&json!({"kind":"ConfigMap","data":{"a":"2"}}))).unwrap();
+        let full =
+            Mutation::decode("Full", &b64(&json!({"kind":"ConfigMap","data":{"a":"2"}}))).unwrap();
         assert_eq!(full.apply(obj.clone()).unwrap()["data"]["a"], "2");
         let ops = json!([{"op":"add","path":"/data/b","value":"x"}]);
         let jp = Mutation::decode("JSONPatch", &b64(&ops)).unwrap();
         assert_eq!(jp.apply(obj.clone()).unwrap()["data"]["b"], "x");
-        let bad = Mutation::decode("JSONPatch", &b64(&json!([{"op":"remove","path":"/nope"}]))).unwrap();
+        let bad =
+            Mutation::decode("JSONPatch", &b64(&json!([{"op":"remove","path":"/nope"}]))).unwrap();
         assert!(bad.apply(obj).unwrap_err().contains("cannot apply"));
     }
 
     #[test]
     fn decode_errors() {
-        assert!(Mutation::decode("Full", "%%%").unwrap_err().contains("base64"));
-        assert!(Mutation::decode("Full", &b64(&json!([1]))).unwrap_err().contains("not a JSON object"));
-        assert!(Mutation::decode("Merge", &b64(&json!({}))).unwrap_err().contains("not supported"));
+        assert!(
+            Mutation::decode("Full", "%%%")
+                .unwrap_err()
+                .contains("base64")
+        );
+        assert!(
+            Mutation::decode("Full", &b64(&json!([1])))
+                .unwrap_err()
+                .contains("not a JSON object")
+        );
+        assert!(
+            Mutation::decode("Merge", &b64(&json!({})))
+                .unwrap_err()
+                .contains("not supported")
+        );
     }
 
     #[test]
@@ -91,6 +116,10 @@ mod tests {
         b["metadata"]["labels"] = json!({"l":"v"});
         assert!(check_identity(&a, &b).is_ok());
         b["metadata"]["name"] = json!("y");
-        assert!(check_identity(&a, &b).unwrap_err().contains("/metadata/name"));
+        assert!(
+            check_identity(&a, &b)
+                .unwrap_err()
+                .contains("/metadata/name")
+        );
     }
 }

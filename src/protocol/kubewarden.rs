@@ -42,7 +42,8 @@ pub struct WapcState {
 impl WapcState {
     fn log(&mut self, level: Level, message: String) {
         if self.logs.len() < MAX_LOG_LINES {
-            self.logs.push((level, crate::error::truncate(message, MAX_MESSAGE)));
+            self.logs
+                .push((level, crate::error::truncate(message, MAX_MESSAGE)));
         } else {
             self.dropped_logs += 1;
         }
@@ -147,15 +148,35 @@ fn level_of(text: &str) -> Level {
 }
 
 /// Answers a guest's `__host_call`: `Ok(response)` or `Err(message)` in Kubewarden's wording.
-fn host_call(state: &mut WapcState, binding: &str, namespace: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+fn host_call(
+    state: &mut WapcState,
+    binding: &str,
+    namespace: &str,
+    operation: &str,
+    payload: &[u8],
+) -> Result<Vec<u8>, String> {
     match (binding, namespace, operation) {
         ("kubewarden", "tracing", "log") => {
             let event: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
             let level = level_of(event.get("level").and_then(Value::as_str).unwrap_or("info"));
-            let mut message = event.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+            let mut message = event
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if let Value::Object(fields) = &event {
                 for (k, v) in fields {
-                    if !["level", "message", "line", "column", "file", "target", "module_path"].contains(&k.as_str()) {
+                    if ![
+                        "level",
+                        "message",
+                        "line",
+                        "column",
+                        "file",
+                        "target",
+                        "module_path",
+                    ]
+                    .contains(&k.as_str())
+                    {
                         message.push_str(&format!(" {k}={v}"));
                     }
                 }
@@ -163,7 +184,8 @@ fn host_call(state: &mut WapcState, binding: &str, namespace: &str, operation: &
             state.log(level, message);
             Ok(Vec::new())
         }
-        ("kubewarden", "oci" | "net" | "crypto" | "kubernetes", _) | ("kubernetes", "namespaces" | "ingresses" | "services", _) => Err(format!(
+        ("kubewarden", "oci" | "net" | "crypto" | "kubernetes", _)
+        | ("kubernetes", "namespaces" | "ingresses" | "services", _) => Err(format!(
             "Cannot process Wasm guest request: callback channel not provided (kubewasm has no host capability {binding}/{namespace}/{operation}: policies run inside kube-apiserver without context-aware capabilities)"
         )),
         ("kubewarden", "tracing", op) => Err(format!("unknown operation: {op}")),
@@ -174,30 +196,52 @@ fn host_call(state: &mut WapcState, binding: &str, namespace: &str, operation: &
 
 /// Adds the nine `wapc` host functions.
 fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    linker.func_wrap("wapc", "__guest_request", |mut c: Caller<'_, CallState>, op_ptr: i32, msg_ptr: i32| {
-        let op = std::mem::take(&mut c.data_mut().protocol.wapc.operation);
-        let payload = std::mem::take(&mut c.data_mut().protocol.wapc.payload);
-        write(&mut c, op_ptr, &op)?;
-        write(&mut c, msg_ptr, &payload)?;
-        let w = &mut c.data_mut().protocol.wapc;
-        w.operation = op;
-        w.payload = payload;
-        Ok(())
-    })?;
-    linker.func_wrap("wapc", "__guest_response", |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
-        let bytes = read(&mut c, ptr, len)?;
-        c.data_mut().protocol.wapc.guest_response = Some(bytes);
-        Ok(())
-    })?;
-    linker.func_wrap("wapc", "__guest_error", |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
-        let bytes = read(&mut c, ptr, len)?;
-        c.data_mut().protocol.wapc.guest_error = Some(String::from_utf8_lossy(&bytes).into_owned());
-        Ok(())
-    })?;
+    linker.func_wrap(
+        "wapc",
+        "__guest_request",
+        |mut c: Caller<'_, CallState>, op_ptr: i32, msg_ptr: i32| {
+            let op = std::mem::take(&mut c.data_mut().protocol.wapc.operation);
+            let payload = std::mem::take(&mut c.data_mut().protocol.wapc.payload);
+            write(&mut c, op_ptr, &op)?;
+            write(&mut c, msg_ptr, &payload)?;
+            let w = &mut c.data_mut().protocol.wapc;
+            w.operation = op;
+            w.payload = payload;
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "wapc",
+        "__guest_response",
+        |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
+            let bytes = read(&mut c, ptr, len)?;
+            c.data_mut().protocol.wapc.guest_response = Some(bytes);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "wapc",
+        "__guest_error",
+        |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
+            let bytes = read(&mut c, ptr, len)?;
+            c.data_mut().protocol.wapc.guest_error =
+                Some(String::from_utf8_lossy(&bytes).into_owned());
+            Ok(())
+        },
+    )?;
     linker.func_wrap(
         "wapc",
         "__host_call",
-        |mut c: Caller<'_, CallState>, bd_ptr: i32, bd_len: i32, ns_ptr: i32, ns_len: i32, op_ptr: i32, op_len: i32, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+        |mut c: Caller<'_, CallState>,
+         bd_ptr: i32,
+         bd_len: i32,
+         ns_ptr: i32,
+         ns_len: i32,
+         op_ptr: i32,
+         op_len: i32,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<i32> {
             let binding = String::from_utf8_lossy(&read(&mut c, bd_ptr, bd_len)?).into_owned();
             let namespace = String::from_utf8_lossy(&read(&mut c, ns_ptr, ns_len)?).into_owned();
             let operation = String::from_utf8_lossy(&read(&mut c, op_ptr, op_len)?).into_owned();
@@ -205,39 +249,65 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             let w = &mut c.data_mut().protocol.wapc;
             w.host_response.clear();
             w.host_error.clear();
-            Ok(match host_call(w, &binding, &namespace, &operation, &payload) {
-                Ok(response) => {
-                    w.host_response = response;
-                    1
-                }
-                Err(error) => {
-                    w.log(Level::Warning, format!("host capability refused: {error}"));
-                    w.host_error = error.into_bytes();
-                    0
-                }
-            })
+            Ok(
+                match host_call(w, &binding, &namespace, &operation, &payload) {
+                    Ok(response) => {
+                        w.host_response = response;
+                        1
+                    }
+                    Err(error) => {
+                        w.log(Level::Warning, format!("host capability refused: {error}"));
+                        w.host_error = error.into_bytes();
+                        0
+                    }
+                },
+            )
         },
     )?;
-    linker.func_wrap("wapc", "__host_response_len", |c: Caller<'_, CallState>| c.data().protocol.wapc.host_response.len() as i32)?;
-    linker.func_wrap("wapc", "__host_response", |mut c: Caller<'_, CallState>, ptr: i32| {
-        let bytes = c.data().protocol.wapc.host_response.clone();
-        write(&mut c, ptr, &bytes)
+    linker.func_wrap("wapc", "__host_response_len", |c: Caller<'_, CallState>| {
+        c.data().protocol.wapc.host_response.len() as i32
     })?;
-    linker.func_wrap("wapc", "__host_error_len", |c: Caller<'_, CallState>| c.data().protocol.wapc.host_error.len() as i32)?;
-    linker.func_wrap("wapc", "__host_error", |mut c: Caller<'_, CallState>, ptr: i32| {
-        let bytes = c.data().protocol.wapc.host_error.clone();
-        write(&mut c, ptr, &bytes)
+    linker.func_wrap(
+        "wapc",
+        "__host_response",
+        |mut c: Caller<'_, CallState>, ptr: i32| {
+            let bytes = c.data().protocol.wapc.host_response.clone();
+            write(&mut c, ptr, &bytes)
+        },
+    )?;
+    linker.func_wrap("wapc", "__host_error_len", |c: Caller<'_, CallState>| {
+        c.data().protocol.wapc.host_error.len() as i32
     })?;
-    linker.func_wrap("wapc", "__console_log", |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
-        let bytes = read(&mut c, ptr, len)?;
-        c.data_mut().protocol.wapc.log(Level::Info, String::from_utf8_lossy(&bytes).into_owned());
-        Ok(())
-    })?;
+    linker.func_wrap(
+        "wapc",
+        "__host_error",
+        |mut c: Caller<'_, CallState>, ptr: i32| {
+            let bytes = c.data().protocol.wapc.host_error.clone();
+            write(&mut c, ptr, &bytes)
+        },
+    )?;
+    linker.func_wrap(
+        "wapc",
+        "__console_log",
+        |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
+            let bytes = read(&mut c, ptr, len)?;
+            c.data_mut()
+                .protocol
+                .wapc
+                .log(Level::Info, String::from_utf8_lossy(&bytes).into_owned());
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
 /// One waPC guest call on a fresh instance. Returns the guest's response, or the failure.
-fn guest_call(compiled: &Compiled, operation: &str, payload: &[u8], timeout: Duration) -> (Result<Vec<u8>, String>, Vec<(Level, String)>, Duration) {
+fn guest_call(
+    compiled: &Compiled,
+    operation: &str,
+    payload: &[u8],
+    timeout: Duration,
+) -> (Result<Vec<u8>, String>, Vec<(Level, String)>, Duration) {
     let run = compiled.run(Vec::new(), timeout, |store, instance| {
         for init in ["_initialize", "_start", "wapc_init"] {
             if let Ok(f) = instance.get_typed_func::<(), ()>(&mut *store, init) {
@@ -254,28 +324,39 @@ fn guest_call(compiled: &Compiled, operation: &str, payload: &[u8], timeout: Dur
         Ok(out) => {
             let mut w = out.protocol.wapc;
             if w.dropped_logs > 0 {
-                w.logs.push((Level::Warning, format!("{} more log lines dropped", w.dropped_logs)));
+                w.logs.push((
+                    Level::Warning,
+                    format!("{} more log lines dropped", w.dropped_logs),
+                ));
             }
             let result = if out.value == 1 {
-                w.guest_response.ok_or_else(|| "the policy reported success without a response".to_string())
+                w.guest_response
+                    .ok_or_else(|| "the policy reported success without a response".to_string())
             } else {
-                Err(w.guest_error.unwrap_or_else(|| "No error message set".to_string()))
+                Err(w
+                    .guest_error
+                    .unwrap_or_else(|| "No error message set".to_string()))
             };
             (result, w.logs, out.duration)
         }
-        Err(f) => (Err(format!("call to {operation} failed: {}", f.message)), f.protocol.wapc.logs, f.duration),
+        Err(f) => (
+            Err(format!("call to {operation} failed: {}", f.message)),
+            f.protocol.wapc.logs,
+            f.duration,
+        ),
     }
 }
 
 /// Loads a policy: reads its metadata, checks it against the configuration, compiles it, and
 /// validates its settings once.
 pub fn load(m: &ModuleConfig, bytes: &[u8]) -> Result<(Compiled, Policy), String> {
-    let metadata = match custom_section(bytes, METADATA_SECTION) {
-        None => None,
-        Some(raw) => Some(
-            serde_json::from_slice::<Metadata>(raw).map_err(|e| format!("the {METADATA_SECTION} section is not valid metadata: {e}"))?,
-        ),
-    };
+    let metadata =
+        match custom_section(bytes, METADATA_SECTION) {
+            None => None,
+            Some(raw) => Some(serde_json::from_slice::<Metadata>(raw).map_err(|e| {
+                format!("the {METADATA_SECTION} section is not valid metadata: {e}")
+            })?),
+        };
     if let Some(md) = &metadata {
         match md.execution_mode.as_deref() {
             None | Some("kubewarden-wapc") => {}
@@ -286,7 +367,9 @@ pub fn load(m: &ModuleConfig, bytes: &[u8]) -> Result<(Compiled, Policy), String
             }
         }
         if let Some(v) = md.protocol_version.as_deref().filter(|v| *v != "v1") {
-            return Err(format!("the policy's metadata declares protocolVersion \"{v}\"; only v1 is supported"));
+            return Err(format!(
+                "the policy's metadata declares protocolVersion \"{v}\"; only v1 is supported"
+            ));
         }
         let configured_mutating = m.admission.as_ref().is_some_and(|a| a.mutating);
         if md.mutating == Some(true) && !configured_mutating {
@@ -306,9 +389,13 @@ pub fn load(m: &ModuleConfig, bytes: &[u8]) -> Result<(Compiled, Policy), String
         #[serde(default)]
         message: Option<String>,
     }
-    let v: SettingsValidation = serde_json::from_slice(&answer).map_err(|e| format!("malformed validate_settings answer: {e}"))?;
+    let v: SettingsValidation = serde_json::from_slice(&answer)
+        .map_err(|e| format!("malformed validate_settings answer: {e}"))?;
     if !v.valid {
-        return Err(format!("invalid settings: {}", v.message.unwrap_or_else(|| "no message".into())));
+        return Err(format!(
+            "invalid settings: {}",
+            v.message.unwrap_or_else(|| "no message".into())
+        ));
     }
     Ok((compiled, Policy { metadata }))
 }
@@ -348,7 +435,9 @@ pub(crate) fn validate(
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
-                .filter(|(k, v)| !v.is_null() || k.as_str() == "object" || k.as_str() == "oldObject")
+                .filter(|(k, v)| {
+                    !v.is_null() || k.as_str() == "object" || k.as_str() == "oldObject"
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         ),
@@ -362,7 +451,11 @@ pub(crate) fn validate(
     payload.extend_from_slice(m.settings.as_deref().unwrap_or(b"{}"));
     payload.push(b'}');
     if m.config.debug {
-        report.log(Level::Debug, name, format!("in: {}", String::from_utf8_lossy(&payload)));
+        report.log(
+            Level::Debug,
+            name,
+            format!("in: {}", String::from_utf8_lossy(&payload)),
+        );
     }
     let (answer, logs, took) = guest_call(&m.compiled, "validate", &payload, timeout);
     for (level, line) in logs {
@@ -370,10 +463,18 @@ pub(crate) fn validate(
     }
     let verdict = answer.and_then(|bytes| {
         if m.config.debug {
-            report.log(Level::Debug, name, format!("out: {}", String::from_utf8_lossy(&bytes)));
+            report.log(
+                Level::Debug,
+                name,
+                format!("out: {}", String::from_utf8_lossy(&bytes)),
+            );
         }
-        let r: ValidationResponse = serde_json::from_slice(&bytes).map_err(|e| format!("malformed ValidationResponse: {e}"))?;
-        let mutation = r.mutated_object.filter(|o| !o.is_null() && o != object).map(Mutation::Full);
+        let r: ValidationResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("malformed ValidationResponse: {e}"))?;
+        let mutation = r
+            .mutated_object
+            .filter(|o| !o.is_null() && o != object)
+            .map(Mutation::Full);
         let status = (!r.accepted).then(|| Status {
             code: r.code.filter(|c| *c != 0).unwrap_or(403),
             message: r.message.unwrap_or_default(),
@@ -387,7 +488,10 @@ pub(crate) fn validate(
             audit_annotations: r.audit_annotations.unwrap_or_default(),
         })
     });
-    (verdict.map_err(|e| crate::handle::clean(&Redactor::default(), e)), took)
+    (
+        verdict.map_err(|e| crate::handle::clean(&Redactor::default(), e)),
+        took,
+    )
 }
 
 #[cfg(test)]
@@ -396,8 +500,13 @@ mod tests {
 
     #[test]
     fn finds_custom_sections() {
-        let wasm = wat::parse_str(r#"(module (@custom "io.kubewarden.metadata" "{\"mutating\":true}"))"#).unwrap();
-        assert_eq!(custom_section(&wasm, METADATA_SECTION), Some(&b"{\"mutating\":true}"[..]));
+        let wasm =
+            wat::parse_str(r#"(module (@custom "io.kubewarden.metadata" "{\"mutating\":true}"))"#)
+                .unwrap();
+        assert_eq!(
+            custom_section(&wasm, METADATA_SECTION),
+            Some(&b"{\"mutating\":true}"[..])
+        );
         assert_eq!(custom_section(&wasm, "other"), None);
         assert_eq!(custom_section(b"garbage", METADATA_SECTION), None);
     }
@@ -405,17 +514,41 @@ mod tests {
     #[test]
     fn host_calls() {
         let mut w = WapcState::default();
-        assert!(host_call(&mut w, "kubewarden", "tracing", "log", br#"{"level":"warning","message":"hi","k":1}"#).is_ok());
+        assert!(
+            host_call(
+                &mut w,
+                "kubewarden",
+                "tracing",
+                "log",
+                br#"{"level":"warning","message":"hi","k":1}"#
+            )
+            .is_ok()
+        );
         assert_eq!(w.logs, vec![(Level::Warning, "hi k=1".to_string())]);
         let cases = [
-            ("kubewarden", "kubernetes", "list_resources_by_namespace", "Cannot process Wasm guest request"),
-            ("kubewarden", "net", "v1/dns_lookup_host", "not available"),
+            (
+                "kubewarden",
+                "kubernetes",
+                "list_resources_by_namespace",
+                "Cannot process Wasm guest request",
+            ),
+            (
+                "kubewarden",
+                "net",
+                "v1/dns_lookup_host",
+                "no host capability kubewarden/net/v1/dns_lookup_host",
+            ),
             ("kubewarden", "bogus", "x", "unknown namespace: bogus"),
             ("kubewarden", "tracing", "x", "unknown operation: x"),
             ("other", "a", "b", "unknown binding: other"),
         ];
         for (b, n, o, want) in cases {
-            assert!(host_call(&mut w, b, n, o, b"{}").unwrap_err().contains(want), "{b}/{n}/{o}");
+            assert!(
+                host_call(&mut w, b, n, o, b"{}")
+                    .unwrap_err()
+                    .contains(want),
+                "{b}/{n}/{o}"
+            );
         }
     }
 }

@@ -34,7 +34,12 @@ pub fn envelope(request: &[u8], settings: Option<&[u8]>) -> Vec<u8> {
 }
 
 /// Runs `export` with `stdin`, calling `_initialize` first when the module is a WASI reactor.
-pub fn call(compiled: &Compiled, export: &str, stdin: Vec<u8>, timeout: Duration) -> Result<CallOutput<()>, CallFailure> {
+pub fn call(
+    compiled: &Compiled,
+    export: &str,
+    stdin: Vec<u8>,
+    timeout: Duration,
+) -> Result<CallOutput<()>, CallFailure> {
     compiled.run(stdin, timeout, |store, instance| {
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
             exit_zero_is_success(init.call(&mut *store, ()))?;
@@ -58,7 +63,8 @@ pub fn parse_output(stdout: &[u8]) -> Result<Option<Value>, String> {
     if stdout.iter().all(u8::is_ascii_whitespace) {
         return Err("the module wrote nothing to stdout".into());
     }
-    let envelope: Envelope = serde_json::from_slice(stdout).map_err(|e| format!("malformed output: {e}"))?;
+    let envelope: Envelope =
+        serde_json::from_slice(stdout).map_err(|e| format!("malformed output: {e}"))?;
     if let Some(error) = envelope.error.filter(|e| !e.is_empty()) {
         return Err(format!("module error: {error}"));
     }
@@ -72,19 +78,34 @@ mod tests {
     #[test]
     fn envelope_omits_missing_settings() {
         assert_eq!(envelope(b"{\"a\":1}", None), b"{\"request\":{\"a\":1}}");
-        assert_eq!(envelope(b"{}", Some(b"[1]")), b"{\"request\":{},\"settings\":[1]}");
+        assert_eq!(
+            envelope(b"{}", Some(b"[1]")),
+            b"{\"request\":{},\"settings\":[1]}"
+        );
     }
 
     #[test]
     fn parse_output_cases() {
         let cases: &[(&str, Result<Option<Value>, &str>)] = &[
-            (r#"{"response":{"x":1}}"#, Ok(Some(serde_json::json!({"x":1})))),
+            (
+                r#"{"response":{"x":1}}"#,
+                Ok(Some(serde_json::json!({"x":1}))),
+            ),
             (r#"{"response":null}"#, Ok(None)),
-            (r#"{"response":{"x":1},"error":""}"#, Ok(Some(serde_json::json!({"x":1})))),
-            (r#"{"response":null,"error":"boom"}"#, Err("module error: boom")),
+            (
+                r#"{"response":{"x":1},"error":""}"#,
+                Ok(Some(serde_json::json!({"x":1}))),
+            ),
+            (
+                r#"{"response":null,"error":"boom"}"#,
+                Err("module error: boom"),
+            ),
             ("not json", Err("malformed output")),
             ("", Err("wrote nothing")),
-            (r#"{"response":{}} {"response":{}}"#, Err("malformed output")),
+            (
+                r#"{"response":{}} {"response":{}}"#,
+                Err("malformed output"),
+            ),
         ];
         for (input, want) in cases {
             let got = parse_output(input.as_bytes());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Engine, Enabled, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker,
+    Config, Enabled, Engine, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker,
     Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
@@ -48,7 +48,8 @@ fn new_engine() -> Result<Engine, String> {
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(8));
-    let engine = Engine::new(&config).map_err(|e| format!("cannot create the wasmtime engine: {e}"))?;
+    let engine =
+        Engine::new(&config).map_err(|e| format!("cannot create the wasmtime engine: {e}"))?;
     let ticker = engine.weak();
     std::thread::Builder::new()
         .name("kubewasm-epoch".into())
@@ -65,7 +66,10 @@ fn new_engine() -> Result<Engine, String> {
 
 /// The process-wide engine, created on first use.
 pub fn engine() -> Result<&'static Engine, String> {
-    ENGINE.get_or_init(new_engine).as_ref().map_err(Clone::clone)
+    ENGINE
+        .get_or_init(new_engine)
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Per-call host state: the guest's stdio, its limits, and protocol state.
@@ -122,22 +126,39 @@ struct MemoryLimitExceeded {
 
 impl std::fmt::Display for MemoryLimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "memory limit of {} bytes exceeded (the module asked for {} bytes)", self.limit, self.desired)
+        write!(
+            f,
+            "memory limit of {} bytes exceeded (the module asked for {} bytes)",
+            self.limit, self.desired
+        )
     }
 }
 
 impl std::error::Error for MemoryLimitExceeded {}
 
 impl ResourceLimiter for CallState {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired as u64 > self.memory_limit {
             self.memory_exceeded = Some(desired);
-            return Err(wasmtime::Error::new(MemoryLimitExceeded { limit: self.memory_limit, desired }));
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit: self.memory_limit,
+                desired,
+            }));
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 
@@ -188,11 +209,18 @@ pub struct CallFailure {
 
 /// Reads a module file and checks its digest when one is pinned.
 pub fn read_module(path: &Path, sha256: Option<&str>) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read module file {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read module file {}: {e}", path.display()))?;
     if let Some(expected) = sha256 {
-        let actual = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let actual = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
         if actual != expected {
-            return Err(format!("sha256 mismatch for {}: the file has {actual}, the configuration expects {expected}", path.display()));
+            return Err(format!(
+                "sha256 mismatch for {}: the file has {actual}, the configuration expects {expected}",
+                path.display()
+            ));
         }
     }
     Ok(bytes)
@@ -209,22 +237,32 @@ pub fn load(
     add_protocol: impl FnOnce(&mut Linker<CallState>) -> wasmtime::Result<()>,
 ) -> Result<Compiled, String> {
     let engine = engine()?;
-    let module = Module::new(engine, bytes).map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
+    let module =
+        Module::new(engine, bytes).map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
     for name in required_exports {
         match module.get_export(name) {
             Some(ExternType::Func(_)) => {}
             Some(_) => return Err(format!("export \"{name}\" is not a function")),
-            None => return Err(format!("the module does not export the function \"{name}\" that this step needs")),
+            None => {
+                return Err(format!(
+                    "the module does not export the function \"{name}\" that this step needs"
+                ));
+            }
         }
     }
     let mut linker = Linker::new(engine);
     wasi_p1::add_to_linker(&mut linker).map_err(|e| format!("internal error linking WASI: {e}"))?;
     add_protocol(&mut linker).map_err(|e| format!("internal error linking the protocol: {e}"))?;
-    wasi_p1::stub_missing(&mut linker, &module).map_err(|e| format!("internal error linking WASI stubs: {e}"))?;
+    wasi_p1::stub_missing(&mut linker, &module)
+        .map_err(|e| format!("internal error linking WASI stubs: {e}"))?;
     let pre = linker
         .instantiate_pre(&module)
         .map_err(|e| format!("the module needs an import the host does not provide: {e}"))?;
-    let compiled = Compiled { pre, memory_limit, clock };
+    let compiled = Compiled {
+        pre,
+        memory_limit,
+        clock,
+    };
     // One trial instantiation: an initial memory above the limit fails here, not on a request.
     compiled
         .run(Vec::new(), Duration::from_secs(5), |_, _| Ok(()))
@@ -247,22 +285,39 @@ impl Compiled {
         store.limiter(|s| s as &mut dyn ResourceLimiter);
         let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
         store.set_epoch_deadline(ticks);
-        let result = self.pre.instantiate(&mut store).and_then(|instance| body(&mut store, &instance));
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| body(&mut store, &instance));
         let duration = started.elapsed();
         let state = store.into_data();
         match result {
-            Ok(value) => Ok(CallOutput { value, stdout: state.stdout, stderr: state.stderr, protocol: state.protocol, duration }),
+            Ok(value) => Ok(CallOutput {
+                value,
+                stdout: state.stdout,
+                stderr: state.stderr,
+                protocol: state.protocol,
+                duration,
+            }),
             Err(err) => {
                 let mut message = describe(&err, timeout);
                 if let Some(desired) = state.memory_exceeded {
-                    message = MemoryLimitExceeded { limit: state.memory_limit, desired }.to_string();
+                    message = MemoryLimitExceeded {
+                        limit: state.memory_limit,
+                        desired,
+                    }
+                    .to_string();
                 }
                 let stderr = String::from_utf8_lossy(&state.stderr);
                 let stderr = stderr.trim();
                 if !stderr.is_empty() {
                     message = format!("{message}; stderr: {stderr}");
                 }
-                Err(CallFailure { message, duration, protocol: state.protocol })
+                Err(CallFailure {
+                    message,
+                    duration,
+                    protocol: state.protocol,
+                })
             }
         }
     }
@@ -272,7 +327,10 @@ impl Compiled {
 fn describe(err: &wasmtime::Error, timeout: Duration) -> String {
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return match trap {
-            Trap::Interrupt => format!("timed out after {}", crate::config::format_duration(timeout)),
+            Trap::Interrupt => format!(
+                "timed out after {}",
+                crate::config::format_duration(timeout)
+            ),
             Trap::StackOverflow => "wasm trap: call stack exhausted".to_string(),
             other => format!("wasm trap: {other}"),
         };

@@ -42,7 +42,11 @@ pub struct OutputTooLarge(pub usize);
 
 impl std::fmt::Display for OutputTooLarge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "output too large: more than {} bytes written to stdout", self.0)
+        write!(
+            f,
+            "output too large: more than {} bytes written to stdout",
+            self.0
+        )
     }
 }
 
@@ -63,7 +67,10 @@ fn read_u32(mem: &[u8], at: u32) -> Option<u32> {
 
 fn write_bytes(mem: &mut [u8], at: u32, bytes: &[u8]) -> bool {
     let at = at as usize;
-    match at.checked_add(bytes.len()).and_then(|end| mem.get_mut(at..end)) {
+    match at
+        .checked_add(bytes.len())
+        .and_then(|end| mem.get_mut(at..end))
+    {
         Some(dst) => {
             dst.copy_from_slice(bytes);
             true
@@ -77,14 +84,19 @@ fn iovecs(mem: &[u8], iovs: u32, count: u32) -> Option<Vec<(usize, usize)>> {
     (0..count)
         .map(|i| {
             let base = iovs.checked_add(i.checked_mul(8)?)?;
-            Some((read_u32(mem, base)? as usize, read_u32(mem, base.checked_add(4)?)? as usize))
+            Some((
+                read_u32(mem, base)? as usize,
+                read_u32(mem, base.checked_add(4)?)? as usize,
+            ))
         })
         .collect()
 }
 
 /// Writes two zero u32 counts (no arguments, no environment).
 fn zero_counts(mut caller: Caller<'_, CallState>, a: u32, b: u32) -> i32 {
-    let Some(mem) = memory(&mut caller) else { return errno::FAULT };
+    let Some(mem) = memory(&mut caller) else {
+        return errno::FAULT;
+    };
     let data = mem.data_mut(&mut caller);
     if write_bytes(data, a, &0u32.to_le_bytes()) && write_bytes(data, b, &0u32.to_le_bytes()) {
         errno::SUCCESS
@@ -95,24 +107,54 @@ fn zero_counts(mut caller: Caller<'_, CallState>, a: u32, b: u32) -> i32 {
 
 /// The preview 1 functions [`add_to_linker`] defines.
 pub const IMPLEMENTED: &[&str] = &[
-    "args_sizes_get", "environ_sizes_get", "args_get", "environ_get", "fd_write", "fd_read",
-    "proc_exit", "fd_close", "fd_fdstat_get", "fd_seek", "fd_prestat_get", "fd_prestat_dir_name",
-    "sched_yield", "random_get", "clock_time_get", "clock_res_get",
+    "args_sizes_get",
+    "environ_sizes_get",
+    "args_get",
+    "environ_get",
+    "fd_write",
+    "fd_read",
+    "proc_exit",
+    "fd_close",
+    "fd_fdstat_get",
+    "fd_seek",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "sched_yield",
+    "random_get",
+    "clock_time_get",
+    "clock_res_get",
 ];
 
 /// Adds the preview 1 functions this host implements to `linker`.
 pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(WASI_MODULE, "args_sizes_get", zero_counts)?;
     linker.func_wrap(WASI_MODULE, "environ_sizes_get", zero_counts)?;
-    linker.func_wrap(WASI_MODULE, "args_get", |_: Caller<'_, CallState>, _: u32, _: u32| errno::SUCCESS)?;
-    linker.func_wrap(WASI_MODULE, "environ_get", |_: Caller<'_, CallState>, _: u32, _: u32| errno::SUCCESS)?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "args_get",
+        |_: Caller<'_, CallState>, _: u32, _: u32| errno::SUCCESS,
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "environ_get",
+        |_: Caller<'_, CallState>, _: u32, _: u32| errno::SUCCESS,
+    )?;
     linker.func_wrap(
         WASI_MODULE,
         "fd_write",
-        |mut caller: Caller<'_, CallState>, fd: i32, iovs: u32, count: u32, nwritten: u32| -> wasmtime::Result<i32> {
-            let Some(mem) = memory(&mut caller) else { return Ok(errno::FAULT) };
+        |mut caller: Caller<'_, CallState>,
+         fd: i32,
+         iovs: u32,
+         count: u32,
+         nwritten: u32|
+         -> wasmtime::Result<i32> {
+            let Some(mem) = memory(&mut caller) else {
+                return Ok(errno::FAULT);
+            };
             let (data, state) = mem.data_and_store_mut(&mut caller);
-            let Some(vecs) = iovecs(data, iovs, count) else { return Ok(errno::FAULT) };
+            let Some(vecs) = iovecs(data, iovs, count) else {
+                return Ok(errno::FAULT);
+            };
             let mut total = 0usize;
             for (off, len) in vecs {
                 let Some(chunk) = off.checked_add(len).and_then(|end| data.get(off..end)) else {
@@ -127,14 +169,20 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                     }
                     2 => {
                         let room = state.stderr_cap.saturating_sub(state.stderr.len());
-                        state.stderr.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                        state
+                            .stderr
+                            .extend_from_slice(&chunk[..chunk.len().min(room)]);
                     }
                     _ => return Ok(errno::BADF),
                 }
                 total += len;
             }
             let written = u32::try_from(total).unwrap_or(u32::MAX);
-            Ok(if write_bytes(data, nwritten, &written.to_le_bytes()) { errno::SUCCESS } else { errno::FAULT })
+            Ok(if write_bytes(data, nwritten, &written.to_le_bytes()) {
+                errno::SUCCESS
+            } else {
+                errno::FAULT
+            })
         },
     )?;
     linker.func_wrap(
@@ -144,9 +192,13 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             if fd != 0 {
                 return errno::BADF;
             }
-            let Some(mem) = memory(&mut caller) else { return errno::FAULT };
+            let Some(mem) = memory(&mut caller) else {
+                return errno::FAULT;
+            };
             let (data, state) = mem.data_and_store_mut(&mut caller);
-            let Some(vecs) = iovecs(data, iovs, count) else { return errno::FAULT };
+            let Some(vecs) = iovecs(data, iovs, count) else {
+                return errno::FAULT;
+            };
             let mut total = 0usize;
             for (off, len) in vecs {
                 let remaining = &state.stdin[state.stdin_pos..];
@@ -162,45 +214,98 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                 }
             }
             let read = u32::try_from(total).unwrap_or(u32::MAX);
-            if write_bytes(data, nread, &read.to_le_bytes()) { errno::SUCCESS } else { errno::FAULT }
+            if write_bytes(data, nread, &read.to_le_bytes()) {
+                errno::SUCCESS
+            } else {
+                errno::FAULT
+            }
         },
     )?;
-    linker.func_wrap(WASI_MODULE, "proc_exit", |_: Caller<'_, CallState>, code: i32| -> wasmtime::Result<()> {
-        Err(wasmtime::Error::new(Exit(code)))
-    })?;
-    linker.func_wrap(WASI_MODULE, "fd_close", |_: Caller<'_, CallState>, fd: i32| {
-        if (0..=2).contains(&fd) { errno::SUCCESS } else { errno::BADF }
-    })?;
-    linker.func_wrap(WASI_MODULE, "fd_fdstat_get", |mut caller: Caller<'_, CallState>, fd: i32, buf: u32| -> i32 {
-        if !(0..=2).contains(&fd) {
-            return errno::BADF;
-        }
-        let Some(mem) = memory(&mut caller) else { return errno::FAULT };
-        // fdstat: filetype u8 (2 = character device), flags u16, rights base u64, inheriting u64.
-        let mut stat = [0u8; 24];
-        stat[0] = 2;
-        let rights: u64 = if fd == 0 { 1 << 1 } else { 1 << 6 }; // fd_read / fd_write
-        stat[8..16].copy_from_slice(&rights.to_le_bytes());
-        if write_bytes(mem.data_mut(&mut caller), buf, &stat) { errno::SUCCESS } else { errno::FAULT }
-    })?;
-    linker.func_wrap(WASI_MODULE, "fd_seek", |_: Caller<'_, CallState>, fd: i32, _: i64, _: i32, _: u32| {
-        if (0..=2).contains(&fd) { errno::SPIPE } else { errno::BADF }
-    })?;
-    linker.func_wrap(WASI_MODULE, "fd_prestat_get", |_: Caller<'_, CallState>, _: i32, _: u32| errno::BADF)?;
-    linker.func_wrap(WASI_MODULE, "fd_prestat_dir_name", |_: Caller<'_, CallState>, _: i32, _: u32, _: u32| errno::BADF)?;
-    linker.func_wrap(WASI_MODULE, "sched_yield", |_: Caller<'_, CallState>| errno::SUCCESS)?;
-    linker.func_wrap(WASI_MODULE, "random_get", |mut caller: Caller<'_, CallState>, buf: u32, len: u32| -> i32 {
-        let Some(mem) = memory(&mut caller) else { return errno::FAULT };
-        let (data, state) = mem.data_and_store_mut(&mut caller);
-        let start = buf as usize;
-        let Some(dst) = start.checked_add(len as usize).and_then(|end| data.get_mut(start..end)) else {
-            return errno::FAULT;
-        };
-        for b in dst {
-            *b = state.next_random();
-        }
+    linker.func_wrap(
+        WASI_MODULE,
+        "proc_exit",
+        |_: Caller<'_, CallState>, code: i32| -> wasmtime::Result<()> {
+            Err(wasmtime::Error::new(Exit(code)))
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_close",
+        |_: Caller<'_, CallState>, fd: i32| {
+            if (0..=2).contains(&fd) {
+                errno::SUCCESS
+            } else {
+                errno::BADF
+            }
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_fdstat_get",
+        |mut caller: Caller<'_, CallState>, fd: i32, buf: u32| -> i32 {
+            if !(0..=2).contains(&fd) {
+                return errno::BADF;
+            }
+            let Some(mem) = memory(&mut caller) else {
+                return errno::FAULT;
+            };
+            // fdstat: filetype u8 (2 = character device), flags u16, rights base u64, inheriting u64.
+            let mut stat = [0u8; 24];
+            stat[0] = 2;
+            let rights: u64 = if fd == 0 { 1 << 1 } else { 1 << 6 }; // fd_read / fd_write
+            stat[8..16].copy_from_slice(&rights.to_le_bytes());
+            if write_bytes(mem.data_mut(&mut caller), buf, &stat) {
+                errno::SUCCESS
+            } else {
+                errno::FAULT
+            }
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_seek",
+        |_: Caller<'_, CallState>, fd: i32, _: i64, _: i32, _: u32| {
+            if (0..=2).contains(&fd) {
+                errno::SPIPE
+            } else {
+                errno::BADF
+            }
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_prestat_get",
+        |_: Caller<'_, CallState>, _: i32, _: u32| errno::BADF,
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_prestat_dir_name",
+        |_: Caller<'_, CallState>, _: i32, _: u32, _: u32| errno::BADF,
+    )?;
+    linker.func_wrap(WASI_MODULE, "sched_yield", |_: Caller<'_, CallState>| {
         errno::SUCCESS
     })?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "random_get",
+        |mut caller: Caller<'_, CallState>, buf: u32, len: u32| -> i32 {
+            let Some(mem) = memory(&mut caller) else {
+                return errno::FAULT;
+            };
+            let (data, state) = mem.data_and_store_mut(&mut caller);
+            let start = buf as usize;
+            let Some(dst) = start
+                .checked_add(len as usize)
+                .and_then(|end| data.get_mut(start..end))
+            else {
+                return errno::FAULT;
+            };
+            for b in dst {
+                *b = state.next_random();
+            }
+            errno::SUCCESS
+        },
+    )?;
     linker.func_wrap(
         WASI_MODULE,
         "clock_time_get",
@@ -216,8 +321,14 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                 1 => caller.data().started.elapsed().as_nanos() as u64,
                 _ => return errno::INVAL,
             };
-            let Some(mem) = memory(&mut caller) else { return errno::FAULT };
-            if write_bytes(mem.data_mut(&mut caller), out, &now.to_le_bytes()) { errno::SUCCESS } else { errno::FAULT }
+            let Some(mem) = memory(&mut caller) else {
+                return errno::FAULT;
+            };
+            if write_bytes(mem.data_mut(&mut caller), out, &now.to_le_bytes()) {
+                errno::SUCCESS
+            } else {
+                errno::FAULT
+            }
         },
     )?;
     linker.func_wrap(
@@ -230,8 +341,14 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             if !(0..=1).contains(&id) {
                 return errno::INVAL;
             }
-            let Some(mem) = memory(&mut caller) else { return errno::FAULT };
-            if write_bytes(mem.data_mut(&mut caller), out, &1u64.to_le_bytes()) { errno::SUCCESS } else { errno::FAULT }
+            let Some(mem) = memory(&mut caller) else {
+                return errno::FAULT;
+            };
+            if write_bytes(mem.data_mut(&mut caller), out, &1u64.to_le_bytes()) {
+                errno::SUCCESS
+            } else {
+                errno::FAULT
+            }
         },
     )?;
     Ok(())
@@ -248,15 +365,20 @@ pub fn stub_missing(linker: &mut Linker<CallState>, module: &Module) -> wasmtime
         if IMPLEMENTED.contains(&name.as_str()) {
             continue;
         }
-        let Some(ty) = import.ty().func().cloned() else { continue };
-        let returns_errno = ty.results().len() == 1 && matches!(ty.results().next(), Some(wasmtime::ValType::I32));
+        let Some(ty) = import.ty().func().cloned() else {
+            continue;
+        };
+        let returns_errno =
+            ty.results().len() == 1 && matches!(ty.results().next(), Some(wasmtime::ValType::I32));
         let label = name.clone();
         linker.func_new(WASI_MODULE, &name, ty, move |_, _, results| {
             if returns_errno {
                 results[0] = wasmtime::Val::I32(errno::NOSYS);
                 Ok(())
             } else {
-                Err(wasmtime::format_err!("WASI function {label} is not available to modules"))
+                Err(wasmtime::format_err!(
+                    "WASI function {label} is not available to modules"
+                ))
             }
         })?;
     }

@@ -43,7 +43,8 @@ fn take_error(err: *mut kubewasm_error) -> Result<(), AbiError> {
 fn take_bytes(p: *mut u8, l: usize) -> Value {
     // SAFETY: p/l were written by the library on success; freed once here.
     unsafe {
-        let v = serde_json::from_slice(std::slice::from_raw_parts(p, l)).expect("the library writes JSON");
+        let v = serde_json::from_slice(std::slice::from_raw_parts(p, l))
+            .expect("the library writes JSON");
         kubewasm_bytes_free(p, l);
         v
     }
@@ -70,7 +71,16 @@ pub fn init(kind: u32, config: &str) -> Result<H, AbiError> {
     let base = base.to_str().unwrap();
     let mut h = std::ptr::null_mut();
     // SAFETY: valid buffers and out-pointer.
-    take_error(unsafe { kubewasm_init(kind, config.as_ptr(), config.len(), base.as_ptr(), base.len(), &mut h) })?;
+    take_error(unsafe {
+        kubewasm_init(
+            kind,
+            config.as_ptr(),
+            config.len(),
+            base.as_ptr(),
+            base.len(),
+            &mut h,
+        )
+    })?;
     Ok(H(h))
 }
 
@@ -86,7 +96,9 @@ impl H {
         let input = serde_json::to_vec(review).unwrap();
         let (mut p, mut l) = (std::ptr::null_mut(), 0usize);
         // SAFETY: live handle, valid buffers.
-        take_error(unsafe { kubewasm_authenticate(self.0, input.as_ptr(), input.len(), 0, &mut p, &mut l) })?;
+        take_error(unsafe {
+            kubewasm_authenticate(self.0, input.as_ptr(), input.len(), 0, &mut p, &mut l)
+        })?;
         Ok(take_bytes(p, l))
     }
 
@@ -94,7 +106,9 @@ impl H {
         let input = serde_json::to_vec(review).unwrap();
         let (mut p, mut l) = (std::ptr::null_mut(), 0usize);
         // SAFETY: live handle, valid buffers.
-        take_error(unsafe { kubewasm_authorize(self.0, input.as_ptr(), input.len(), 0, &mut p, &mut l) })?;
+        take_error(unsafe {
+            kubewasm_authorize(self.0, input.as_ptr(), input.len(), 0, &mut p, &mut l)
+        })?;
         Ok(take_bytes(p, l))
     }
 
@@ -102,11 +116,27 @@ impl H {
         self.admit_raw(phase, ids, &serde_json::to_vec(request).unwrap(), 0)
     }
 
-    pub fn admit_raw(&self, phase: u32, ids: &[u32], input: &[u8], timeout_ns: u64) -> Result<Value, AbiError> {
+    pub fn admit_raw(
+        &self,
+        phase: u32,
+        ids: &[u32],
+        input: &[u8],
+        timeout_ns: u64,
+    ) -> Result<Value, AbiError> {
         let (mut p, mut l) = (std::ptr::null_mut(), 0usize);
         // SAFETY: live handle, valid buffers.
         take_error(unsafe {
-            kubewasm_admit(self.0, phase, ids.as_ptr(), ids.len(), input.as_ptr(), input.len(), timeout_ns, &mut p, &mut l)
+            kubewasm_admit(
+                self.0,
+                phase,
+                ids.as_ptr(),
+                ids.len(),
+                input.as_ptr(),
+                input.len(),
+                timeout_ns,
+                &mut p,
+                &mut l,
+            )
         })?;
         Ok(take_bytes(p, l))
     }
