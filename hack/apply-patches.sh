@@ -30,7 +30,15 @@ want=$( {
   sha256sum "${BASH_SOURCE[0]}" | cut -c1-16
   for p in "${patches[@]}"; do echo "$(basename "$p") $(sha256sum <"$p" | cut -c1-16)"; done
 } )
-if [[ -f $STAMP && $(cat "$STAMP") == "$want" ]]; then
+# The tree's own state: the diff from the pristine tree (go.mod, go.sum aside). Checking it
+# (0.1 s) catches a tree that was reset or edited by hand since the stamp was written.
+tree_state() {
+  echo "tree=$(git -C "$SRC" diff kubewasm-base -- . ':(exclude)go.sum' ':(exclude)go.mod' | sha256sum | cut -c1-16)"
+  if ((${#patches[@]})); then
+    grep -qF "$SHIM_MODULE => $SHIM" "$SRC/go.mod" && echo "shim=ok" || echo "shim=missing"
+  fi
+}
+if [[ -f $STAMP && $(cat "$STAMP") == "$want"$'\n'"$(tree_state)" ]]; then
   exit 0
 fi
 
@@ -55,4 +63,7 @@ if ((${#patches[@]})); then
   echo ">>> apply-patches: $SHIM_MODULE => $SHIM" >&2
 fi
 
-echo "$want" >"$STAMP"
+{
+  echo "$want"
+  tree_state
+} >"$STAMP"

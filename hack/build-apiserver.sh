@@ -103,6 +103,15 @@ main() {
       etcd) flags= ;; # etcd reports its own version
     esac
     go build "${goflags[@]}" -ldflags "-s -w $flags" -o "$BIN/$t" "$pkg"
+    # One self-contained binary: the shim must link the static library, never libkubewasm.so
+    # (gcc prefers the .so when -lkubewasm finds both in one directory).
+    if [[ $t == kube-apiserver ]] && command -v readelf >/dev/null &&
+      readelf -d "$BIN/$t" | grep -q 'NEEDED.*libkubewasm'; then
+      echo "build-apiserver: $BIN/$t needs libkubewasm.so at run time; the Go shim's #cgo LDFLAGS" \
+        "must link target/release/libkubewasm.a (e.g. -l:libkubewasm.a or the archive's path)" >&2
+      rm -f "$BIN/$t"
+      exit 1
+    fi
     echo ">>> build-apiserver: $t done in $((SECONDS - start))s" >&2
   done
 }

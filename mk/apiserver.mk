@@ -5,6 +5,8 @@
 #                     make it buildable (_output/kubernetes-src; hack/k8s-source.sh)
 #   make apiserver    apply patches/ + the Go shim (go/), build kube-apiserver (cgo, version-stamped),
 #                     etcd and kubectl into _output/bin (hack/build-apiserver.sh)
+#   make run          etcd + the patched kube-apiserver on https://127.0.0.1:6443 (PORT=...) with
+#                     the configuration in examples/, until Ctrl-C (hack/run.sh)
 #
 # Every step has a stamp or a real output file, so a rerun with nothing changed runs no command.
 # Knobs: KUBEWASM_SHIM (the Go shim module dir, default go/), K8S_SRC, K8S_BIN.
@@ -74,3 +76,8 @@ $(KUBE_APISERVER): $(APISERVER_INPUTS) $(LIBKUBEWASM) | $(KUBECTL)
 # Removes the prepared tree and the binaries; Go's module and build caches stay.
 apiserver-clean:
 	rm -rf $(K8S_SRC) $(K8S_SRC).tmp $(K8S_BIN) $(K8S_SHIM_PATH)
+
+# make run: etcd + the patched kube-apiserver on https://127.0.0.1:$(PORT) with examples/ (hack/run.sh).
+.PHONY: run
+run: apiserver fixtures policies
+	$(ROOT)/hack/run.sh
