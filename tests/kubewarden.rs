@@ -241,7 +241,7 @@ fn policy_logs_come_back_at_their_level() {
 #[test]
 fn limits_apply_to_kubewarden_modules() {
     let cases = [
-        ("loop", "timed out after 300ms"),
+        ("loop", "timed out after 2s"),
         ("allocate", "memory"),
         ("panic", "panic on purpose"),
         ("garbage", "malformed ValidationResponse"),
@@ -250,7 +250,7 @@ fn limits_apply_to_kubewarden_modules() {
     ];
     for (action, want) in cases {
         let config = format!(
-            "modules:\n- {{name: h, type: kubewarden, module: hostile-policy.wasm, timeout: 300ms, memoryLimit: 32Mi, settings: {{action: {action}}}}}\n"
+            "modules:\n- {{name: h, type: kubewarden, module: hostile-policy.wasm, timeout: 2s, memoryLimit: 32Mi, settings: {{action: {action}}}}}\n"
         );
         let h = init(KUBEWASM_KIND_ADMISSION, &config).unwrap();
         let started = Instant::now();
@@ -343,4 +343,36 @@ fn go_policy_runs_in_wapc_mode() {
     labelled["object"]["metadata"]["labels"] = json!({"app": "web"});
     let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &labelled).unwrap();
     assert_eq!(r["allowed"], true, "{r}");
+}
+
+#[test]
+fn go_policy_runs_in_kubewarden_wasi_mode() {
+    let h = init(
+        KUBEWASM_KIND_ADMISSION,
+        "modules:\n- {name: labels, type: kubewarden, module: go-mandatory-labels-wasi.wasm, settings: {mandatory_labels: [app, tier]}}\n",
+    )
+    .unwrap();
+    let r = h
+        .admit(
+            KUBEWASM_PHASE_VALIDATING,
+            &[0],
+            &configmap_request(json!({})),
+        )
+        .unwrap();
+    assert_eq!(r["allowed"], false, "{r}");
+    assert_eq!(
+        r["status"]["message"],
+        "The following mandatory labels are missing: app,tier"
+    );
+    let mut labelled = configmap_request(json!({}));
+    labelled["object"]["metadata"]["labels"] = json!({"app": "web", "tier": "front"});
+    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &labelled).unwrap();
+    assert_eq!(r["allowed"], true, "{r}");
+    let err = init(
+        KUBEWASM_KIND_ADMISSION,
+        "modules:\n- {name: labels, type: kubewarden, module: go-mandatory-labels-wasi.wasm, settings: {mandatory_labels: 3}}\n",
+    )
+    .err()
+    .unwrap();
+    assert!(err.message.contains("invalid settings"), "{}", err.message);
 }

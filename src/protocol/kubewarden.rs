@@ -6,6 +6,11 @@
 //! or `__guest_error`. `validate_settings` runs once at load, `validate` per request. The only
 //! host capability is `kubewarden/tracing/log` (forwarded to the caller's log); every other one
 //! is answered with an error in Kubewarden's wording, so a context-aware policy fails clearly.
+//!
+//! Kubewarden's WASI execution mode (metadata `executionMode: wasi`, or a module exporting
+//! `_start` but no `__guest_call`) is supported too: argv `policy.wasm validate` (or
+//! `validate-settings`), the same JSON on stdin and stdout, exit 0 for success, and host
+//! capabilities through the `host.call` import (0 = success; the answer is appended to stdin).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,47 +70,91 @@ pub struct Metadata {
     pub mutating: Option<bool>,
 }
 
+/// How a policy is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// waPC (`kubewarden-wapc`).
+    #[default]
+    Wapc,
+    /// Kubewarden's WASI mode (`wasi`): a command reading stdin, writing stdout.
+    Wasi,
+}
+
 /// A loaded policy.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     /// Its metadata, when the module has the section.
     pub metadata: Option<Metadata>,
+    /// How it is called.
+    pub mode: Mode,
 }
 
 /// Finds a custom section's contents in a WebAssembly binary.
-pub fn custom_section<'a>(wasm: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    fn leb(bytes: &[u8], at: &mut usize) -> Option<usize> {
-        let mut result = 0usize;
-        for shift in (0..35).step_by(7) {
-            let b = *bytes.get(*at)?;
-            *at += 1;
-            result |= ((b & 0x7f) as usize) << shift;
-            if b & 0x80 == 0 {
-                return Some(result);
-            }
-        }
-        None
-    }
-    if wasm.get(..4) != Some(b"\0asm") {
-        return None;
-    }
-    let mut at = 8;
-    while at < wasm.len() {
-        let id = wasm[at];
+pub fn custom_section<'a>(wasm: &'a [u8], section: &str) -> Option<&'a [u8]> {
+    sections(wasm)
+        .filter(|(id, _)| *id == 0)
+        .find_map(|(_, body)| {
+            let mut at = 0;
+            (name(body, &mut at)? == section.as_bytes()).then(|| &body[at..])
+        })
+}
+
+/// Iterates over a WebAssembly binary's sections as (id, contents).
+fn sections(wasm: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut at = if wasm.get(..4) == Some(b"\0asm") {
+        8
+    } else {
+        usize::MAX
+    };
+    std::iter::from_fn(move || {
+        let id = *wasm.get(at)?;
         at += 1;
         let size = leb(wasm, &mut at)?;
         let end = at.checked_add(size)?;
         let body = wasm.get(at..end)?;
-        if id == 0 {
-            let mut i = 0;
-            let n = leb(body, &mut i)?;
-            if body.get(i..i + n)? == name.as_bytes() {
-                return Some(&body[i + n..]);
-            }
-        }
         at = end;
+        Some((id, body))
+    })
+}
+
+/// Reads an unsigned LEB128 number.
+fn leb(bytes: &[u8], at: &mut usize) -> Option<usize> {
+    let mut result = 0usize;
+    for shift in (0..35).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        result |= ((b & 0x7f) as usize) << shift;
+        if b & 0x80 == 0 {
+            return Some(result);
+        }
     }
     None
+}
+
+/// Reads a length-prefixed name.
+fn name<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+    let n = leb(bytes, at)?;
+    let s = bytes.get(*at..at.checked_add(n)?)?;
+    *at += n;
+    Some(s)
+}
+
+/// The names a WebAssembly binary exports (what parses of them).
+fn wasm_exports(wasm: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    for (_, body) in sections(wasm).filter(|(id, _)| *id == 7) {
+        let mut at = 0;
+        let count = leb(body, &mut at).unwrap_or(0);
+        for _ in 0..count {
+            let Some(n) = name(body, &mut at) else { break };
+            names.push(String::from_utf8_lossy(n).into_owned());
+            at += 1; // kind
+            if leb(body, &mut at).is_none() {
+                break;
+            }
+        }
+    }
+    names
 }
 
 fn memory(caller: &mut Caller<'_, CallState>) -> wasmtime::Result<wasmtime::Memory> {
@@ -286,6 +335,46 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             write(&mut c, ptr, &bytes)
         },
     )?;
+    // Kubewarden's WASI mode: the same capabilities through `host.call`, 0 = success, and the
+    // answer (or error) appended to the guest's stdin.
+    linker.func_wrap(
+        "host",
+        "call",
+        |mut c: Caller<'_, CallState>,
+         bd_ptr: i32,
+         bd_len: i32,
+         ns_ptr: i32,
+         ns_len: i32,
+         op_ptr: i32,
+         op_len: i32,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<i32> {
+            let binding = String::from_utf8_lossy(&read(&mut c, bd_ptr, bd_len)?).into_owned();
+            let namespace = String::from_utf8_lossy(&read(&mut c, ns_ptr, ns_len)?).into_owned();
+            let operation = String::from_utf8_lossy(&read(&mut c, op_ptr, op_len)?).into_owned();
+            let payload = read(&mut c, ptr, len)?;
+            let state = c.data_mut();
+            let (answer, code) = match host_call(
+                &mut state.protocol.wapc,
+                &binding,
+                &namespace,
+                &operation,
+                &payload,
+            ) {
+                Ok(response) => (response, 0),
+                Err(error) => {
+                    state
+                        .protocol
+                        .wapc
+                        .log(Level::Warning, format!("host capability refused: {error}"));
+                    (error.into_bytes(), 1)
+                }
+            };
+            state.stdin.extend_from_slice(&answer);
+            Ok(code)
+        },
+    )?;
     linker.func_wrap(
         "wapc",
         "__console_log",
@@ -301,13 +390,68 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// One waPC guest call on a fresh instance. Returns the guest's response, or the failure.
+/// Logs a policy emitted during a call.
+type PolicyLogs = Vec<(Level, String)>;
+
+/// One guest call (`validate` or `validate_settings`) on a fresh instance, in the policy's mode.
 fn guest_call(
+    compiled: &Compiled,
+    mode: Mode,
+    operation: &str,
+    payload: &[u8],
+    timeout: Duration,
+) -> (Result<Vec<u8>, String>, PolicyLogs, Duration) {
+    match mode {
+        Mode::Wapc => wapc_call(compiled, operation, payload, timeout),
+        Mode::Wasi => wasi_call(compiled, operation, payload, timeout),
+    }
+}
+
+/// Kubewarden's WASI mode: argv `policy.wasm <operation>`, payload on stdin, answer on stdout.
+fn wasi_call(
     compiled: &Compiled,
     operation: &str,
     payload: &[u8],
     timeout: Duration,
-) -> (Result<Vec<u8>, String>, Vec<(Level, String)>, Duration) {
+) -> (Result<Vec<u8>, String>, PolicyLogs, Duration) {
+    let command = if operation == "validate_settings" {
+        "validate-settings"
+    } else {
+        operation
+    };
+    let run = compiled.run(payload.to_vec(), timeout, |store, instance| {
+        store.data_mut().args = vec![b"policy.wasm".to_vec(), command.as_bytes().to_vec()];
+        let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+        exit_zero_is_success(start.call(&mut *store, ()))
+    });
+    match run {
+        Ok(out) => {
+            let mut logs = out.protocol.wapc.logs;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            logs.extend(
+                stderr
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .take(MAX_LOG_LINES)
+                    .map(|l| (Level::Info, l.to_string())),
+            );
+            (Ok(out.stdout), logs, out.duration)
+        }
+        Err(f) => (
+            Err(format!("call to {command} failed: {}", f.message)),
+            f.protocol.wapc.logs,
+            f.duration,
+        ),
+    }
+}
+
+/// One waPC guest call. Returns the guest's response, or the failure.
+fn wapc_call(
+    compiled: &Compiled,
+    operation: &str,
+    payload: &[u8],
+    timeout: Duration,
+) -> (Result<Vec<u8>, String>, PolicyLogs, Duration) {
     let run = compiled.run(Vec::new(), timeout, |store, instance| {
         for init in ["_initialize", "_start", "wapc_init"] {
             if let Ok(f) = instance.get_typed_func::<(), ()>(&mut *store, init) {
@@ -357,15 +501,23 @@ pub fn load(m: &ModuleConfig, bytes: &[u8]) -> Result<(Compiled, Policy), String
                 format!("the {METADATA_SECTION} section is not valid metadata: {e}")
             })?),
         };
+    let exports = wasm_exports(bytes);
+    let exports_guest_call = exports.iter().any(|e| e == "__guest_call");
+    let mut mode = if exports_guest_call {
+        Mode::Wapc
+    } else {
+        Mode::Wasi
+    };
     if let Some(md) = &metadata {
-        match md.execution_mode.as_deref() {
-            None | Some("kubewarden-wapc") => {}
+        mode = match md.execution_mode.as_deref() {
+            None | Some("kubewarden-wapc") => Mode::Wapc,
+            Some("wasi") => Mode::Wasi,
             Some(other) => {
                 return Err(format!(
-                    "unsupported execution mode \"{other}\" in the policy's metadata: kubewasm runs kubewarden-wapc policies"
+                    "unsupported execution mode \"{other}\" in the policy's metadata: kubewasm runs kubewarden-wapc and wasi policies"
                 ));
             }
-        }
+        };
         if let Some(v) = md.protocol_version.as_deref().filter(|v| *v != "v1") {
             return Err(format!(
                 "the policy's metadata declares protocolVersion \"{v}\"; only v1 is supported"
@@ -376,12 +528,19 @@ pub fn load(m: &ModuleConfig, bytes: &[u8]) -> Result<(Compiled, Policy), String
             return Err("the policy's metadata declares it mutating, but it is configured as validating: set mutating: true".into());
         }
     }
-    let compiled = runtime::load(bytes, m.memory_limit, true, &["__guest_call"], add_wapc)?;
+    if exports.iter().any(|e| e.starts_with("opa_")) {
+        return Err("unsupported execution mode: the module is an OPA (Rego) policy".into());
+    }
+    let entry = match mode {
+        Mode::Wapc => "__guest_call",
+        Mode::Wasi => "_start",
+    };
+    let compiled = runtime::load(bytes, m.memory_limit, true, &[entry], add_wapc)?;
     let settings = match &m.settings {
         Some(v) => serde_json::to_vec(v).map_err(|e| e.to_string())?,
         None => b"{}".to_vec(),
     };
-    let (answer, _logs, _) = guest_call(&compiled, "validate_settings", &settings, m.timeout);
+    let (answer, _logs, _) = guest_call(&compiled, mode, "validate_settings", &settings, m.timeout);
     let answer = answer.map_err(|e| format!("validate_settings failed: {e}"))?;
     #[derive(Deserialize)]
     struct SettingsValidation {
@@ -397,7 +556,7 @@ pub fn load(m: &ModuleConfig, bytes: &[u8]) -> Result<(Compiled, Policy), String
             v.message.unwrap_or_else(|| "no message".into())
         ));
     }
-    Ok((compiled, Policy { metadata }))
+    Ok((compiled, Policy { metadata, mode }))
 }
 
 #[derive(Deserialize)]
@@ -457,7 +616,8 @@ pub(crate) fn validate(
             format!("in: {}", String::from_utf8_lossy(&payload)),
         );
     }
-    let (answer, logs, took) = guest_call(&m.compiled, "validate", &payload, timeout);
+    let mode = m.kubewarden.as_ref().map(|p| p.mode).unwrap_or_default();
+    let (answer, logs, took) = guest_call(&m.compiled, mode, "validate", &payload, timeout);
     for (level, line) in logs {
         report.log(level, name, line);
     }

@@ -74,6 +74,8 @@ pub fn engine() -> Result<&'static Engine, String> {
 
 /// Per-call host state: the guest's stdio, its limits, and protocol state.
 pub struct CallState {
+    /// Command-line arguments (empty but for Kubewarden's WASI execution mode).
+    pub(crate) args: Vec<Vec<u8>>,
     pub(crate) stdin: Vec<u8>,
     pub(crate) stdin_pos: usize,
     pub(crate) stdout: Vec<u8>,
@@ -93,6 +95,7 @@ pub struct CallState {
 impl CallState {
     fn new(stdin: Vec<u8>, memory_limit: u64, clock: bool) -> Self {
         CallState {
+            args: Vec::new(),
             stdin,
             stdin_pos: 0,
             stdout: Vec::new(),

@@ -1,7 +1,8 @@
 //! A minimal WASI preview 1 host: what ordinary guests call, over in-memory stdio.
 //!
 //! stdin is the request, stdout is the answer (capped), stderr is kept for error messages
-//! (capped, silently truncated). There are no files, no environment, no arguments, no network;
+//! (capped, silently truncated). There are no files, no environment, no network, and no
+//! arguments unless a protocol sets them (Kubewarden's WASI mode);
 //! random numbers are deterministic; the clock exists only for protocols that grant it
 //! (Kubewarden policies expect one). Any other WASI function a module imports is linked to a
 //! stub that fails the call with a clear message if the module ever calls it.
@@ -92,7 +93,43 @@ fn iovecs(mem: &[u8], iovs: u32, count: u32) -> Option<Vec<(usize, usize)>> {
         .collect()
 }
 
-/// Writes two zero u32 counts (no arguments, no environment).
+/// `args_sizes_get`: the number of arguments and the size of their NUL-terminated strings.
+fn args_sizes(mut caller: Caller<'_, CallState>, count: u32, size: u32) -> i32 {
+    let n = caller.data().args.len() as u32;
+    let bytes: usize = caller.data().args.iter().map(|a| a.len() + 1).sum();
+    let Some(mem) = memory(&mut caller) else {
+        return errno::FAULT;
+    };
+    let data = mem.data_mut(&mut caller);
+    if write_bytes(data, count, &n.to_le_bytes())
+        && write_bytes(data, size, &(bytes as u32).to_le_bytes())
+    {
+        errno::SUCCESS
+    } else {
+        errno::FAULT
+    }
+}
+
+/// `args_get`: pointers at `argv`, NUL-terminated strings at `buf`.
+fn args_get(mut caller: Caller<'_, CallState>, argv: u32, buf: u32) -> i32 {
+    let Some(mem) = memory(&mut caller) else {
+        return errno::FAULT;
+    };
+    let (data, state) = mem.data_and_store_mut(&mut caller);
+    let mut at = buf;
+    for (i, arg) in state.args.iter().enumerate() {
+        let slot = argv.wrapping_add(4 * i as u32);
+        let mut s = arg.clone();
+        s.push(0);
+        if !write_bytes(data, slot, &at.to_le_bytes()) || !write_bytes(data, at, &s) {
+            return errno::FAULT;
+        }
+        at = at.wrapping_add(s.len() as u32);
+    }
+    errno::SUCCESS
+}
+
+/// Writes two zero u32 counts (no environment).
 fn zero_counts(mut caller: Caller<'_, CallState>, a: u32, b: u32) -> i32 {
     let Some(mem) = memory(&mut caller) else {
         return errno::FAULT;
@@ -127,13 +164,9 @@ pub const IMPLEMENTED: &[&str] = &[
 
 /// Adds the preview 1 functions this host implements to `linker`.
 pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    linker.func_wrap(WASI_MODULE, "args_sizes_get", zero_counts)?;
+    linker.func_wrap(WASI_MODULE, "args_sizes_get", args_sizes)?;
     linker.func_wrap(WASI_MODULE, "environ_sizes_get", zero_counts)?;
-    linker.func_wrap(
-        WASI_MODULE,
-        "args_get",
-        |_: Caller<'_, CallState>, _: u32, _: u32| errno::SUCCESS,
-    )?;
+    linker.func_wrap(WASI_MODULE, "args_get", args_get)?;
     linker.func_wrap(
         WASI_MODULE,
         "environ_get",
