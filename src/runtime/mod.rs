@@ -207,7 +207,7 @@ pub struct CallFailure {
     /// Wall time of the call.
     pub duration: Duration,
     /// Protocol state after the failure (log lines a policy emitted before failing).
-    pub protocol: crate::protocol::State,
+    pub protocol: Box<crate::protocol::State>,
 }
 
 /// Reads a module file and checks its digest when one is pinned.
@@ -319,7 +319,7 @@ impl Compiled {
                 Err(CallFailure {
                     message,
                     duration,
-                    protocol: state.protocol,
+                    protocol: Box::new(state.protocol),
                 })
             }
         }
