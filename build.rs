@@ -9,7 +9,8 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("kubewasm.h");
-    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    let config =
+        cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
     cbindgen::Builder::new()
         .with_config(config)
         .with_src(crate_dir.join("src/ffi.rs"))

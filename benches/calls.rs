@@ -11,7 +11,10 @@ use kubewasm::{Handle, Kind, Phase};
 
 fn fixtures() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("build/modules");
-    assert!(dir.join("magic-validator.wasm").exists(), "run `make fixtures` first");
+    assert!(
+        dir.join("magic-validator.wasm").exists(),
+        "run `make fixtures` first"
+    );
     dir
 }
 
@@ -42,7 +45,10 @@ fn measure(name: &str, n: usize, mut f: impl FnMut()) {
 }
 
 fn main() {
-    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(5000);
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5000);
     let dir = fixtures();
     let four = "modules:\n- {module: magic-mutator.wasm, mutating: true}\n- {module: magic-validator.wasm}\n- {module: json-patch-mutator.wasm, mutating: true}\n- {module: settings-admitter.wasm}\n";
     let inits: Vec<Duration> = (0..5)
@@ -69,7 +75,9 @@ fn main() {
     }))
     .unwrap();
     measure("admit: magic-validator (wasi), ConfigMap", n, || {
-        let r = admission.admit(Phase::Validating, &[1], &request, 0).unwrap();
+        let r = admission
+            .admit(Phase::Validating, &[1], &request, 0)
+            .unwrap();
         assert!(r.allowed);
     });
     measure("admit: magic-mutator (wasi, Full patch)", n, || {
@@ -82,15 +90,29 @@ fn main() {
             assert!(r.allowed, "{:?}", r.status);
         });
     }
-    let authn = Handle::new(Kind::Authentication, b"modules:\n- module: magic-authenticator.wasm\n", &dir).unwrap();
+    let authn = Handle::new(
+        Kind::Authentication,
+        b"modules:\n- module: magic-authenticator.wasm\n",
+        &dir,
+    )
+    .unwrap();
     let review = br#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"magic-token"}}"#;
     measure("authenticate: magic-authenticator", n, || {
         authn.authenticate(review, 0).unwrap();
     });
-    let authz = Handle::new(Kind::Authorization, b"modules:\n- module: magic-authorizer.wasm\n", &dir).unwrap();
+    let authz = Handle::new(
+        Kind::Authorization,
+        b"modules:\n- module: magic-authorizer.wasm\n",
+        &dir,
+    )
+    .unwrap();
     let sar = br#"{"spec":{"user":"magic-user","groups":["magic-group"],"resourceAttributes":{"verb":"list","version":"v1","resource":"configmaps"}}}"#;
     measure("authorize: magic-authorizer", n, || {
         authz.authorize(sar, 0).unwrap();
     });
-    println!("machine: {} cores; {}", std::thread::available_parallelism().map_or(0, |n| n.get()), std::env::consts::ARCH);
+    println!(
+        "machine: {} cores; {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
 }

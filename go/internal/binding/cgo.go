@@ -12,7 +12,7 @@ package binding
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../../target/release -lkubewasm -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+#cgo LDFLAGS: -L${SRCDIR}/../../../target/release -l:libkubewasm.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 #cgo noescape kubewasm_init
 #cgo nocallback kubewasm_init
 #cgo noescape kubewasm_modules
