@@ -21,6 +21,9 @@ use crate::handle::Handle;
 /// The ABI version; `kubewasm_abi_version()` returns it. Bumped on any incompatible change.
 pub const KUBEWASM_ABI_VERSION: u32 = 1;
 
+/// The most module ids one `kubewasm_admit` call accepts (a guard against garbage lengths).
+const MAX_MODULE_IDS: usize = 1 << 16;
+
 /// `kind` of `kubewasm_init`: token authentication.
 pub const KUBEWASM_KIND_AUTHENTICATION: u32 = 1;
 /// `kind` of `kubewasm_init`: authorization.
@@ -183,6 +186,30 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// The common shape of a request call: check the arguments, serve, hand the JSON result over.
+///
+/// # Safety
+/// As for the entry points: `handle` live, `input` readable for `len`, outputs writable.
+unsafe fn serve<T: serde::Serialize>(
+    handle: *const kubewasm_handle,
+    input_ptr: *const u8,
+    len: usize,
+    what: &str,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+    call: impl FnOnce(&Handle, &[u8]) -> Result<T, Error>,
+) -> Result<(), Error> {
+    // SAFETY: forwarded caller guarantees.
+    let h = unsafe { handle_ref(handle) }?;
+    // SAFETY: forwarded caller guarantees.
+    let bytes = unsafe { input(input_ptr, len, what) }?;
+    outputs(out, out_len)?;
+    let result = to_json(&call(h, bytes)?)?;
+    // SAFETY: checked by outputs.
+    unsafe { give(result, out, out_len) };
+    Ok(())
+}
+
 /// Returns `KUBEWASM_ABI_VERSION` as compiled into the library; callers refuse a mismatch.
 #[unsafe(no_mangle)]
 pub extern "C" fn kubewasm_abi_version() -> u32 {
@@ -271,16 +298,17 @@ pub unsafe extern "C" fn kubewasm_authenticate(
     out: *mut *mut u8,
     out_len: *mut usize,
 ) -> *mut kubewasm_error {
-    guard(|| {
-        // SAFETY: forwarded caller guarantees.
-        let h = unsafe { handle_ref(handle) }?;
-        // SAFETY: forwarded caller guarantees.
-        let review = unsafe { input(token_review, token_review_len, "token_review") }?;
-        outputs(out, out_len)?;
-        let result = to_json(&h.authenticate(review, timeout_ns)?)?;
-        // SAFETY: checked by outputs.
-        unsafe { give(result, out, out_len) };
-        Ok(())
+    // SAFETY: forwarded caller guarantees.
+    guard(|| unsafe {
+        serve(
+            handle,
+            token_review,
+            token_review_len,
+            "token_review",
+            out,
+            out_len,
+            |h, review| h.authenticate(review, timeout_ns),
+        )
     })
 }
 
@@ -298,22 +326,17 @@ pub unsafe extern "C" fn kubewasm_authorize(
     out: *mut *mut u8,
     out_len: *mut usize,
 ) -> *mut kubewasm_error {
-    guard(|| {
-        // SAFETY: forwarded caller guarantees.
-        let h = unsafe { handle_ref(handle) }?;
-        // SAFETY: forwarded caller guarantees.
-        let review = unsafe {
-            input(
-                subject_access_review,
-                subject_access_review_len,
-                "subject_access_review",
-            )
-        }?;
-        outputs(out, out_len)?;
-        let result = to_json(&h.authorize(review, timeout_ns)?)?;
-        // SAFETY: checked by outputs.
-        unsafe { give(result, out, out_len) };
-        Ok(())
+    // SAFETY: forwarded caller guarantees.
+    guard(|| unsafe {
+        serve(
+            handle,
+            subject_access_review,
+            subject_access_review_len,
+            "subject_access_review",
+            out,
+            out_len,
+            |h, review| h.authorize(review, timeout_ns),
+        )
     })
 }
 
@@ -336,11 +359,9 @@ pub unsafe extern "C" fn kubewasm_admit(
     out_len: *mut usize,
 ) -> *mut kubewasm_error {
     guard(|| {
-        // SAFETY: forwarded caller guarantees.
-        let h = unsafe { handle_ref(handle) }?;
         let phase = Phase::from_abi(phase)
             .ok_or_else(|| Error::invalid_argument(format!("unknown phase {phase}")))?;
-        let ids: &[u32] = if module_ids.is_null() {
+        let ids: &[u32] = if module_ids.is_null() || module_ids_len == 0 {
             if module_ids_len != 0 {
                 return Err(Error::invalid_argument(
                     "module_ids is NULL but its length is not 0",
@@ -348,7 +369,7 @@ pub unsafe extern "C" fn kubewasm_admit(
             }
             &[]
         } else {
-            if module_ids_len > h.modules.len().max(1) * 16 {
+            if module_ids_len > MAX_MODULE_IDS {
                 return Err(Error::invalid_argument(format!(
                     "module_ids_len {module_ids_len} is implausible"
                 )));
@@ -357,18 +378,17 @@ pub unsafe extern "C" fn kubewasm_admit(
             unsafe { std::slice::from_raw_parts(module_ids, module_ids_len) }
         };
         // SAFETY: forwarded caller guarantees.
-        let request = unsafe {
-            input(
+        unsafe {
+            serve(
+                handle,
                 admission_request,
                 admission_request_len,
                 "admission_request",
+                out,
+                out_len,
+                |h, request| h.admit(phase, ids, request, timeout_ns),
             )
-        }?;
-        outputs(out, out_len)?;
-        let result = to_json(&h.admit(phase, ids, request, timeout_ns)?)?;
-        // SAFETY: checked by outputs.
-        unsafe { give(result, out, out_len) };
-        Ok(())
+        }
     })
 }
 

@@ -243,7 +243,29 @@ fn host_call(
     }
 }
 
-/// Adds the nine `wapc` host functions.
+/// Reads a host call's (binding, namespace, operation, payload) from guest memory and answers
+/// it: `Ok(response)` or `Err(error text)`. A refusal is also logged.
+fn answer_host_call(
+    c: &mut Caller<'_, CallState>,
+    args: [i32; 8],
+) -> wasmtime::Result<Result<Vec<u8>, Vec<u8>>> {
+    let text = |c: &mut Caller<'_, CallState>, ptr, len| -> wasmtime::Result<String> {
+        Ok(String::from_utf8_lossy(&read(c, ptr, len)?).into_owned())
+    };
+    let binding = text(c, args[0], args[1])?;
+    let namespace = text(c, args[2], args[3])?;
+    let operation = text(c, args[4], args[5])?;
+    let payload = read(c, args[6], args[7])?;
+    let w = &mut c.data_mut().protocol.wapc;
+    Ok(
+        host_call(w, &binding, &namespace, &operation, &payload).map_err(|error| {
+            w.log(Level::Warning, format!("host capability refused: {error}"));
+            error.into_bytes()
+        }),
+    )
+}
+
+/// Adds the nine `wapc` host functions, and `host.call` for Kubewarden's WASI mode.
 fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "wapc",
@@ -282,35 +304,29 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         "wapc",
         "__host_call",
         |mut c: Caller<'_, CallState>,
-         bd_ptr: i32,
+         bd: i32,
          bd_len: i32,
-         ns_ptr: i32,
+         ns: i32,
          ns_len: i32,
-         op_ptr: i32,
+         op: i32,
          op_len: i32,
          ptr: i32,
          len: i32|
          -> wasmtime::Result<i32> {
-            let binding = String::from_utf8_lossy(&read(&mut c, bd_ptr, bd_len)?).into_owned();
-            let namespace = String::from_utf8_lossy(&read(&mut c, ns_ptr, ns_len)?).into_owned();
-            let operation = String::from_utf8_lossy(&read(&mut c, op_ptr, op_len)?).into_owned();
-            let payload = read(&mut c, ptr, len)?;
+            let answer = answer_host_call(&mut c, [bd, bd_len, ns, ns_len, op, op_len, ptr, len])?;
             let w = &mut c.data_mut().protocol.wapc;
-            w.host_response.clear();
-            w.host_error.clear();
-            Ok(
-                match host_call(w, &binding, &namespace, &operation, &payload) {
-                    Ok(response) => {
-                        w.host_response = response;
-                        1
-                    }
-                    Err(error) => {
-                        w.log(Level::Warning, format!("host capability refused: {error}"));
-                        w.host_error = error.into_bytes();
-                        0
-                    }
-                },
-            )
+            Ok(match answer {
+                Ok(response) => {
+                    w.host_response = response;
+                    w.host_error.clear();
+                    1
+                }
+                Err(error) => {
+                    w.host_response.clear();
+                    w.host_error = error;
+                    0
+                }
+            })
         },
     )?;
     linker.func_wrap("wapc", "__host_response_len", |c: Caller<'_, CallState>| {
@@ -341,37 +357,21 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         "host",
         "call",
         |mut c: Caller<'_, CallState>,
-         bd_ptr: i32,
+         bd: i32,
          bd_len: i32,
-         ns_ptr: i32,
+         ns: i32,
          ns_len: i32,
-         op_ptr: i32,
+         op: i32,
          op_len: i32,
          ptr: i32,
          len: i32|
          -> wasmtime::Result<i32> {
-            let binding = String::from_utf8_lossy(&read(&mut c, bd_ptr, bd_len)?).into_owned();
-            let namespace = String::from_utf8_lossy(&read(&mut c, ns_ptr, ns_len)?).into_owned();
-            let operation = String::from_utf8_lossy(&read(&mut c, op_ptr, op_len)?).into_owned();
-            let payload = read(&mut c, ptr, len)?;
-            let state = c.data_mut();
-            let (answer, code) = match host_call(
-                &mut state.protocol.wapc,
-                &binding,
-                &namespace,
-                &operation,
-                &payload,
-            ) {
+            let answer = answer_host_call(&mut c, [bd, bd_len, ns, ns_len, op, op_len, ptr, len])?;
+            let (bytes, code) = match answer {
                 Ok(response) => (response, 0),
-                Err(error) => {
-                    state
-                        .protocol
-                        .wapc
-                        .log(Level::Warning, format!("host capability refused: {error}"));
-                    (error.into_bytes(), 1)
-                }
+                Err(error) => (error, 1),
             };
-            state.stdin.extend_from_slice(&answer);
+            c.data_mut().stdin.extend_from_slice(&bytes);
             Ok(code)
         },
     )?;
