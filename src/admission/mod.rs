@@ -6,10 +6,12 @@
 
 pub mod patch;
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{FailurePolicy, Kind, ModuleType};
@@ -101,12 +103,39 @@ pub(crate) struct Verdict {
     pub audit_annotations: BTreeMap<String, String>,
 }
 
-/// The request as it travels through the chain.
-struct Request {
+/// The request as it travels through the chain. It is parsed into a DOM only when something
+/// needs one (a mutation, a Kubewarden policy); validating `wasi` modules get the caller's bytes.
+struct Request<'a> {
     uid: String,
-    value: Value,
     /// The serialised request: the caller's bytes until a mutation changes the object.
-    bytes: Vec<u8>,
+    bytes: Cow<'a, [u8]>,
+    value: OnceCell<Value>,
+}
+
+impl Request<'_> {
+    fn value(&self) -> &Value {
+        // The bytes were checked to be one JSON document when the uid was read.
+        self.value
+            .get_or_init(|| serde_json::from_slice(&self.bytes).unwrap_or(Value::Null))
+    }
+
+    fn object(&self) -> &Value {
+        self.value().get("object").unwrap_or(&Value::Null)
+    }
+
+    /// Replaces the object and re-serialises the request.
+    fn set_object(&mut self, object: Value) {
+        self.value();
+        let value = self.value.get_mut().expect("initialised above");
+        value["object"] = object;
+        self.bytes = Cow::Owned(serde_json::to_vec(value).expect("a JSON value serialises"));
+    }
+}
+
+#[derive(Deserialize)]
+struct RequestHead {
+    #[serde(default)]
+    uid: String,
 }
 
 impl Handle {
@@ -136,20 +165,16 @@ impl Handle {
             modules.push(m);
         }
         check_input(request)?;
-        let value: Value = serde_json::from_slice(request).map_err(|e| {
+        let head: RequestHead = serde_json::from_slice(request).map_err(|e| {
             Error::bad_request(format!("the request is not an AdmissionRequest: {e}"))
         })?;
-        let uid = value
-            .get("uid")
-            .and_then(Value::as_str)
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| Error::bad_request("the AdmissionRequest has no uid"))?
-            .to_string();
-        let original = value.get("object").cloned().unwrap_or(Value::Null);
+        if head.uid.is_empty() {
+            return Err(Error::bad_request("the AdmissionRequest has no uid"));
+        }
         let mut req = Request {
-            uid,
-            value,
-            bytes: request.to_vec(),
+            uid: head.uid,
+            bytes: Cow::Borrowed(request),
+            value: OnceCell::new(),
         };
         let deadline = Deadline::after_nanos(timeout_ns);
         let mut result = AdmissionResult {
@@ -209,21 +234,15 @@ impl Handle {
             }
             match verdict.mutation {
                 Some(mutation) => {
-                    let object = req.value.get("object").cloned().unwrap_or(Value::Null);
-                    let applied = mutation.apply(object).and_then(|new| {
-                        patch::check_identity(
-                            req.value.get("object").unwrap_or(&Value::Null),
-                            &new,
-                        )?;
+                    let applied = mutation.apply(req.object().clone()).and_then(|new| {
+                        patch::check_identity(req.object(), &new)?;
                         Ok(new)
                     });
                     match applied {
                         Ok(new) => {
-                            let changed = req.value.get("object") != Some(&new);
+                            let changed = req.object() != &new;
                             if changed {
-                                req.value["object"] = new;
-                                req.bytes = serde_json::to_vec(&req.value)
-                                    .expect("a JSON value serialises");
+                                req.set_object(new);
                                 mutated = true;
                             }
                             result.report.outcome(
@@ -251,7 +270,9 @@ impl Handle {
             }
         }
         if mutated {
-            let ops = json_patch::diff(&original, req.value.get("object").unwrap_or(&Value::Null));
+            let original: Value = serde_json::from_slice(request).expect("checked above");
+            let ops =
+                json_patch::diff(original.get("object").unwrap_or(&Value::Null), req.object());
             if !ops.0.is_empty() {
                 result.patch = Some(serde_json::to_value(ops).expect("a patch serialises"));
             }
@@ -278,7 +299,7 @@ impl Handle {
                     self.call_wasi(m, &review, deadline, &Redactor::default(), report);
                 (answer.and_then(|r| wasi_verdict(r, &req.uid)), took)
             }
-            ModuleType::Kubewarden => kubewarden::validate(m, &req.value, deadline, report),
+            ModuleType::Kubewarden => kubewarden::validate(m, req.value(), deadline, report),
         }
     }
 }
@@ -300,13 +321,13 @@ fn check_verdict(
                     .into()
             });
         }
-        if v.allowed && req.value.get("object").is_none_or(Value::is_null) {
+        if v.allowed && req.object().is_null() {
             return Err(if kubewarden {
                 "Incoming object is null, which happens only with DELETE operations, but the policy is attempting a mutation. This is not allowed".into()
             } else {
                 format!(
                     "the module returned a patch for a request without an object (operation {})",
-                    req.value
+                    req.value()
                         .get("operation")
                         .and_then(Value::as_str)
                         .unwrap_or("unknown")
