@@ -5,8 +5,10 @@ package binding
 // Every #cgo directive of the module lives in this file (they are
 // package-global; repeating them elsewhere would duplicate them).
 //
-// The Rust static library is linked from target/release (make lib). The
-// native libraries are those reported by
+// The Rust static library is linked from target/release (make lib), named
+// explicitly (-l:libkubewasm.a) because cargo also builds libkubewasm.so
+// there, which -lkubewasm would prefer: kube-apiserver must stay one
+// self-contained binary. The native libraries are those reported by
 // `cargo rustc --release -- --print native-static-libs` for the
 // x86_64/aarch64 linux-gnu targets.
 
