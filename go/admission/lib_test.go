@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/user"
 
 	"github.com/kubewasm/kubewasm/go/internal/fixtures"
 )
@@ -145,7 +146,7 @@ func TestFailurePolicy(t *testing.T) {
 }
 
 func benchAttrs() admission.Attributes {
-	return admission.NewAttributesRecord(configMap("default", "magic", nil, map[string]string{"a": "b"}), nil, configMapGVK, "default", "magic", configMapGVR, "", admission.Create, &metav1.CreateOptions{}, false, nil)
+	return admission.NewAttributesRecord(configMap("default", "magic", nil, map[string]string{"a": "b"}), nil, configMapGVK, "default", "magic", configMapGVR, "", admission.Create, &metav1.CreateOptions{}, false, &user.DefaultInfo{Name: "magic-user", Groups: []string{"magic-group"}})
 }
 
 // BenchmarkAdmitMutating: one mutating decision (magic-mutator) including
@@ -184,7 +185,7 @@ func BenchmarkNoMatch(b *testing.B) {
 	ctx := context.Background()
 	secret := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "s"}}
 	a := admission.NewAttributesRecord(secret, nil, schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, "default", "s",
-		schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, "", admission.Create, &metav1.CreateOptions{}, false, nil)
+		schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, "", admission.Create, &metav1.CreateOptions{}, false, &user.DefaultInfo{Name: "magic-user", Groups: []string{"magic-group"}})
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := p.Admit(ctx, a, o); err != nil {
