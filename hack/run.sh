@@ -6,6 +6,11 @@
 # Environment:
 #   PORT            API server port (default 6443)
 #   ETCD_PORT       etcd client port (default: the first free port from 2379)
+#   ETCD_SERVERS    use this running etcd (e.g. http://127.0.0.1:2379) instead of starting one;
+#                   pass --etcd-prefix in APISERVER_FLAGS to share it between servers
+#   AUTHORIZATION_CONFIG  a structured AuthorizationConfiguration file (listing
+#                   {type: WASM, name: wasm}) used with --authorization-config instead of
+#                   --authorization-mode=Node,RBAC,WASM
 #   RUN_DIR         state: certificates, keys, tokens, etcd data, logs, kubeconfigs
 #                   (default _output/run; the etcd data is wiped at every start)
 #   KUBEWASM_BIN    where kube-apiserver, etcd, kubectl are (default _output/bin)
@@ -15,7 +20,8 @@
 #   VERBOSITY       kube-apiserver -v level (default 1)
 #
 # While it is serving, $RUN_DIR/ready exists (it holds the server URL); scripts such as
-# `make demo` wait for it.
+# `make demo` wait for it. $RUN_DIR/apiserver.pid and etcd.pid hold the process ids (removed
+# when they are stopped).
 set -euo pipefail
 
 main() {
@@ -43,18 +49,24 @@ main() {
   make_tokens
   admission_config=$(admission_config_file)
 
-  ETCD_PORT=${ETCD_PORT:-$(first_free_port 2379)}
-  rm -rf "$RUN_DIR/etcd-data"
-  log "starting etcd on 127.0.0.1:$ETCD_PORT (log: $RUN_DIR/etcd.log)"
-  setsid "$BIN/etcd" --name kubewasm --data-dir "$RUN_DIR/etcd-data" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls http://127.0.0.1:0 --log-level warn >"$RUN_DIR/etcd.log" 2>&1 &
-  ETCD_PID=$!
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
-  wait_for "etcd" 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health" -o /dev/null \
-    || { tail -20 "$RUN_DIR/etcd.log" >&2; die "etcd did not become healthy"; }
+  if [[ -n ${ETCD_SERVERS:-} ]]; then
+    log "using etcd at $ETCD_SERVERS"
+  else
+    ETCD_PORT=${ETCD_PORT:-$(first_free_port 2379)}
+    ETCD_SERVERS=http://127.0.0.1:$ETCD_PORT
+    rm -rf "$RUN_DIR/etcd-data"
+    log "starting etcd on 127.0.0.1:$ETCD_PORT (log: $RUN_DIR/etcd.log)"
+    setsid "$BIN/etcd" --name kubewasm --data-dir "$RUN_DIR/etcd-data" \
+      --listen-client-urls "$ETCD_SERVERS" --advertise-client-urls "$ETCD_SERVERS" \
+      --listen-peer-urls http://127.0.0.1:0 --log-level warn >"$RUN_DIR/etcd.log" 2>&1 &
+    ETCD_PID=$!
+    echo "$ETCD_PID" >"$RUN_DIR/etcd.pid"
+  fi
+  wait_for "etcd" 30 curl -sf "$ETCD_SERVERS/health" -o /dev/null \
+    || { [[ -z ${ETCD_PID:-} ]] || tail -20 "$RUN_DIR/etcd.log" >&2; die "etcd at $ETCD_SERVERS did not become healthy"; }
 
   log "starting kube-apiserver on https://127.0.0.1:$PORT (log: $RUN_DIR/apiserver.log)"
   # Own sessions (setsid): a Ctrl-C reaches only this script, which stops the API server first,
@@ -62,9 +74,14 @@ main() {
   # Working directory: examples/. The admission framework hands the WASM plugin its configuration
   # without the file's name, so relative module paths there resolve against the working directory.
   cd "$EXAMPLES"
+  if [[ -n ${AUTHORIZATION_CONFIG:-} ]]; then
+    authz_flags=(--authorization-config="$AUTHORIZATION_CONFIG")
+  else
+    authz_flags=(--authorization-mode=Node,RBAC,WASM)
+  fi
   # shellcheck disable=SC2086 # APISERVER_FLAGS is deliberately word-split
   setsid "$BIN/kube-apiserver" \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --etcd-servers="$ETCD_SERVERS" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$PORT" \
     --tls-cert-file="$RUN_DIR/pki/apiserver.crt" --tls-private-key-file="$RUN_DIR/pki/apiserver.key" \
     --client-ca-file="$RUN_DIR/pki/ca.crt" \
@@ -73,12 +90,13 @@ main() {
     --service-account-key-file="$RUN_DIR/pki/sa.key" --service-account-signing-key-file="$RUN_DIR/pki/sa.key" \
     --token-auth-file="$RUN_DIR/tokens.csv" \
     --authentication-wasm-config-file="$EXAMPLES/authentication.yaml" \
-    --authorization-mode=Node,RBAC,WASM \
+    "${authz_flags[@]}" \
     --authorization-wasm-config-file="$EXAMPLES/authorization.yaml" \
     --enable-admission-plugins=WASM \
     --admission-control-config-file="$admission_config" \
     --v="$VERBOSITY" ${APISERVER_FLAGS:-} >"$RUN_DIR/apiserver.log" 2>&1 &
   APISERVER_PID=$!
+  echo "$APISERVER_PID" >"$RUN_DIR/apiserver.pid"
 
   if ! wait_for "kube-apiserver /readyz" 120 ready; then
     tail -30 "$RUN_DIR/apiserver.log" >&2
@@ -107,7 +125,7 @@ main() {
 
 EOF
   # Serve until a signal or until one of the two exits.
-  while kill -0 "$APISERVER_PID" 2>/dev/null && kill -0 "$ETCD_PID" 2>/dev/null; do
+  while kill -0 "$APISERVER_PID" 2>/dev/null && { [[ -z ${ETCD_PID:-} ]] || kill -0 "$ETCD_PID" 2>/dev/null; }; do
     sleep 1
   done
   kill -0 "$APISERVER_PID" 2>/dev/null || { tail -20 "$RUN_DIR/apiserver.log" >&2; die "kube-apiserver exited"; }
@@ -224,11 +242,13 @@ cleanup() {
     kill -TERM "$APISERVER_PID" 2>/dev/null || true
     stop_wait "$APISERVER_PID" 70
   fi
+  rm -f "$RUN_DIR/apiserver.pid"
   if [[ -n ${ETCD_PID:-} ]] && kill -0 "$ETCD_PID" 2>/dev/null; then
     log "stopping etcd (pid $ETCD_PID)"
     kill -TERM "$ETCD_PID" 2>/dev/null || true
     stop_wait "$ETCD_PID" 20
   fi
+  rm -f "$RUN_DIR/etcd.pid"
   exit "$rc"
 }
 
