@@ -7,6 +7,11 @@
 #                     etcd and kubectl into _output/bin (hack/build-apiserver.sh)
 #   make run          etcd + the patched kube-apiserver on https://127.0.0.1:6443 (PORT=...) with
 #                     the configuration in examples/, until Ctrl-C (hack/run.sh)
+#   make demo         the user's scenario, narrated, against `make run`'s server or a
+#                     self-started one (hack/demo.sh)
+#   make test-e2e     end-to-end tests against the built binaries (tests/e2e/e2e.sh; in make test)
+#   make bench-apiserver  median latency of creating a ConfigMap with and without the WASM
+#                     plugin (hack/bench-apiserver.sh)
 #
 # Every step has a stamp or a real output file, so a rerun with nothing changed runs no command.
 # Knobs: KUBEWASM_SHIM (the Go shim module dir, default go/), K8S_SRC, K8S_BIN.
@@ -81,3 +86,16 @@ apiserver-clean:
 .PHONY: run
 run: apiserver fixtures policies
 	$(ROOT)/hack/run.sh
+
+# make demo: the user's scenario, narrated, against the server `make run` serves (found through
+# $(RUN_DIR)'s kubeconfigs), or against one it starts (and stops) itself (hack/demo.sh).
+.PHONY: demo
+demo:
+	$(ROOT)/hack/demo.sh
+
+# make test-e2e (part of make test): the end-to-end tests against the patched binaries and the
+# fixture modules (tests/e2e/e2e.sh; E2E_GROUPS= to run some groups only).
+.PHONY: test-e2e
+test: test-e2e
+test-e2e: apiserver fixtures policies
+	$(ROOT)/tests/e2e/e2e.sh $(E2E_GROUPS)
