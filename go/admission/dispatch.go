@@ -491,14 +491,10 @@ func (p *Plugin) annotateMutations(va *admission.VersionedAttributes, round int,
 
 // annotatePatch records the applied patch at audit level Request.
 func (p *Plugin) annotatePatch(va *admission.VersionedAttributes, round, gi int, res *Result) {
-	var patch interface{}
-	if err := json.Unmarshal(res.Patch, &patch); err != nil {
-		return
-	}
 	value, err := json.Marshal(mutating.PatchAuditAnnotation{
 		Configuration: PluginName,
 		Webhook:       mutatorName(res),
-		Patch:         patch,
+		Patch:         res.Patch, // json.RawMessage: already JSON, not re-encoded
 		PatchType:     string(admissionv1.PatchTypeJSONPatch),
 	})
 	if err != nil {

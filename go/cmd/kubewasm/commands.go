@@ -351,6 +351,9 @@ func summarize(w io.Writer, reports []wasmadmission.PhaseReport) {
 			}
 			fmt.Fprintln(w, line)
 		}
+		if p := strings.TrimSpace(string(r.Result.Patch)); p != "" && p != "null" && p != "[]" {
+			fmt.Fprintf(w, "  patch: %s\n", p)
+		}
 	}
 	for _, ph := range []binding.Phase{binding.PhaseMutating, binding.PhaseValidating} {
 		if !seen[ph] {
