@@ -17,6 +17,8 @@
 #   EXAMPLES        directory with authentication.yaml, authorization.yaml, admission.yaml
 #                   (default examples/)
 #   APISERVER_FLAGS extra kube-apiserver flags (word-split)
+#   WASM            set to "off" to start the same binary without any WASM flag (authorization
+#                   Node,RBAC, no WASM admission plugin): the baseline of hack/bench-apiserver.sh
 #   VERBOSITY       kube-apiserver -v level (default 1)
 #
 # While it is serving, $RUN_DIR/ready exists (it holds the server URL); scripts such as
@@ -74,10 +76,17 @@ main() {
   # Working directory: examples/. The admission framework hands the WASM plugin its configuration
   # without the file's name, so relative module paths there resolve against the working directory.
   cd "$EXAMPLES"
-  if [[ -n ${AUTHORIZATION_CONFIG:-} ]]; then
-    authz_flags=(--authorization-config="$AUTHORIZATION_CONFIG")
+  if [[ ${WASM:-on} == off ]]; then
+    wasm_flags=(--authorization-mode=Node,RBAC)
   else
-    authz_flags=(--authorization-mode=Node,RBAC,WASM)
+    wasm_flags=(--authentication-wasm-config-file="$EXAMPLES/authentication.yaml")
+    if [[ -n ${AUTHORIZATION_CONFIG:-} ]]; then
+      wasm_flags+=(--authorization-config="$AUTHORIZATION_CONFIG")
+    else
+      wasm_flags+=(--authorization-mode=Node,RBAC,WASM)
+    fi
+    wasm_flags+=(--authorization-wasm-config-file="$EXAMPLES/authorization.yaml"
+      --enable-admission-plugins=WASM --admission-control-config-file="$admission_config")
   fi
   # shellcheck disable=SC2086 # APISERVER_FLAGS is deliberately word-split
   setsid "$BIN/kube-apiserver" \
@@ -89,11 +98,7 @@ main() {
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$RUN_DIR/pki/sa.key" --service-account-signing-key-file="$RUN_DIR/pki/sa.key" \
     --token-auth-file="$RUN_DIR/tokens.csv" \
-    --authentication-wasm-config-file="$EXAMPLES/authentication.yaml" \
-    "${authz_flags[@]}" \
-    --authorization-wasm-config-file="$EXAMPLES/authorization.yaml" \
-    --enable-admission-plugins=WASM \
-    --admission-control-config-file="$admission_config" \
+    "${wasm_flags[@]}" \
     --v="$VERBOSITY" ${APISERVER_FLAGS:-} >"$RUN_DIR/apiserver.log" 2>&1 &
   APISERVER_PID=$!
   echo "$APISERVER_PID" >"$RUN_DIR/apiserver.pid"
@@ -109,7 +114,7 @@ main() {
 
   cat <<EOF
 
-  kube-apiserver $("$BIN/kube-apiserver" --version | awk '{print $2}') with kubewasm is serving on https://127.0.0.1:$PORT
+  kube-apiserver $("$BIN/kube-apiserver" --version | awk '{print $2}') with kubewasm is serving on https://127.0.0.1:$PORT$([[ ${WASM:-on} != off ]] || echo " (WASM=off: no WASM flags)")
 
     admin (system:masters):   export KUBECONFIG=$RUN_DIR/admin.kubeconfig
     magic-token (WASM authn): export KUBECONFIG=$RUN_DIR/magic.kubeconfig

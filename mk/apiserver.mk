@@ -99,3 +99,9 @@ demo:
 test: test-e2e
 test-e2e: apiserver fixtures policies
 	$(ROOT)/tests/e2e/e2e.sh $(E2E_GROUPS)
+
+# make bench-apiserver: median latency of creating a ConfigMap with and without kubewasm
+# (hack/bench-apiserver.sh; N= creates per column, default 200).
+.PHONY: bench-apiserver
+bench-apiserver: apiserver fixtures policies
+	$(ROOT)/hack/bench-apiserver.sh
