@@ -52,7 +52,7 @@ main() {
   admission_config=$(admission_config_file)
 
   trap cleanup EXIT
-  trap 'exit 130' INT
+  trap 'exit 0' INT # Ctrl-C is the way to stop it: not an error
   trap 'exit 143' TERM
   if [[ -n ${ETCD_SERVERS:-} ]]; then
     log "using etcd at $ETCD_SERVERS"
