@@ -114,7 +114,7 @@ func TestFailurePolicy(t *testing.T) {
 			name += "/mutating"
 		}
 		t.Run(name, func(t *testing.T) {
-			cfg := "modules:\n- name: " + tc.hostile + "\n  module: fixture:" + tc.hostile + "\n  failurePolicy: " + tc.policy +
+			cfg := "modules:\n- name: " + tc.hostile + "\n  module: fixture:" + tc.hostile + "\n  timeout: 500ms\n  failurePolicy: " + tc.policy +
 				"\n  mutating: " + map[bool]string{true: "true", false: "false"}[tc.mutating] +
 				"\n  rules:\n  - operations: [\"*\"]\n    apiGroups: [\"\"]\n    apiVersions: [\"*\"]\n    resources: [\"configmaps\"]\n"
 			p := newFromFixtures(t, cfg)

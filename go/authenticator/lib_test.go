@@ -6,6 +6,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -69,7 +70,7 @@ func TestMagicAuthenticator(t *testing.T) {
 func TestFailingModules(t *testing.T) {
 	for _, hostile := range []string{"hostile-trap", "hostile-garbage", "hostile-loop", "hostile-exit"} {
 		t.Run(hostile, func(t *testing.T) {
-			a := newFromFixtures(t, "modules:\n- name: "+hostile+"\n  module: fixture:"+hostile+"\n")
+			a := newFromFixtures(t, "modules:\n- name: "+hostile+"\n  timeout: 500ms\n  module: fixture:"+hostile+"\n")
 			const token = "very-secret-token-1234"
 			resp, ok, err := a.AuthenticateToken(context.Background(), token)
 			if ok || resp != nil {
@@ -79,6 +80,22 @@ func TestFailingModules(t *testing.T) {
 				t.Fatalf("error contains the token: %v", err)
 			}
 		})
+	}
+}
+
+// TestContextDeadline: the request context's deadline bounds the call even
+// when the module's own timeout is longer.
+func TestContextDeadline(t *testing.T) {
+	a := newFromFixtures(t, "modules:\n- name: loop\n  timeout: 30s\n  module: fixture:hostile-loop\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, ok, _ := a.AuthenticateToken(ctx, "t")
+	if ok {
+		t.Fatal("a looping module authenticated")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the call took %v despite a 200ms deadline", d)
 	}
 }
 

@@ -57,7 +57,7 @@ func TestMagicAuthorizer(t *testing.T) {
 func TestFailingModules(t *testing.T) {
 	for _, hostile := range []string{"hostile-trap", "hostile-garbage", "hostile-loop"} {
 		t.Run(hostile, func(t *testing.T) {
-			a := newFromFixtures(t, "modules:\n- name: "+hostile+"\n  module: fixture:"+hostile+"\n")
+			a := newFromFixtures(t, "modules:\n- name: "+hostile+"\n  timeout: 500ms\n  module: fixture:"+hostile+"\n")
 			d, _, err := a.Authorize(context.Background(), authorizer.AttributesRecord{User: magicUser, Verb: "get", APIVersion: "v1", Resource: "configmaps", ResourceRequest: true})
 			if d == authorizer.DecisionAllow {
 				t.Fatalf("a failing module allowed")
