@@ -99,16 +99,17 @@ func (p *Plugin) match(ctx context.Context, mods []*module, attr admission.Attri
 		if inv == nil {
 			continue
 		}
-		if n := len(groups); n > 0 {
-			last := groups[n-1].invocation
-			if last.Kind == inv.Kind && last.Resource == inv.Resource && last.Subresource == inv.Subresource {
-				groups[n-1].modules = append(groups[n-1].modules, m)
-				continue
-			}
+		if n := len(groups); n > 0 && sameInvocation(groups[n-1].invocation, inv) {
+			groups[n-1].modules = append(groups[n-1].modules, m)
+			continue
 		}
 		groups = append(groups, group{invocation: inv, modules: []*module{m}})
 	}
 	return groups, nil
+}
+
+func sameInvocation(a, b *generic.WebhookInvocation) bool {
+	return a.Kind == b.Kind && a.Resource == b.Resource && a.Subresource == b.Subresource
 }
 
 // Admit implements admission.MutationInterface: the mutating modules.
@@ -144,23 +145,65 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 		skip = func(m *module) bool { return !rc.shouldReinvoke(m.accessor.GetUID()) }
 	}
 
-	v := &versionedAttributeAccessor{attr: attr, objectInterfaces: o}
-	groups, err := p.match(ctx, p.mutating, attr, o, v, skip)
-	if err != nil {
-		return err
-	}
-	if len(groups) == 0 {
-		report(ctx, PhaseReport{Phase: binding.PhaseMutating})
-		return nil
-	}
 	round := 0
 	if reinvokeCtx.IsReinvoke() {
 		round = 1
 	}
-	for gi, g := range groups {
-		if err := p.callMutating(ctx, g, v, o, round, gi, reinvokeCtx, rc); err != nil {
-			return err
+	// Modules are matched in order and batched into one library call. A
+	// module whose match depends on the object (objectSelector,
+	// matchConditions) is matched against the object as the modules before it
+	// left it, as the mutating webhook dispatcher does: the pending batch is
+	// called (and its patch applied) first. Without such modules the phase is
+	// one call.
+	v := &versionedAttributeAccessor{attr: attr, objectInterfaces: o}
+	var pending group
+	called, gi := false, 0
+	flush := func() error {
+		if len(pending.modules) == 0 {
+			return nil
 		}
+		g := pending
+		pending = group{}
+		called = true
+		gi++
+		return p.callMutating(ctx, g, v, o, round, gi-1, reinvokeCtx, rc)
+	}
+	for _, m := range p.mutating {
+		if skip != nil && skip(m) {
+			continue
+		}
+		if len(pending.modules) > 0 && m.objectDependent {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		var attrForCheck admission.Attributes = attr
+		if v.versionedAttr != nil {
+			attrForCheck = v.versionedAttr
+		}
+		inv, statusErr := p.shouldCall(ctx, m, attrForCheck, o, v)
+		if statusErr != nil {
+			return statusErr
+		}
+		if inv == nil {
+			continue
+		}
+		if len(pending.modules) > 0 && !sameInvocation(pending.invocation, inv) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if len(pending.modules) == 0 {
+			pending.invocation = inv
+		}
+		pending.modules = append(pending.modules, m)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if !called {
+		report(ctx, PhaseReport{Phase: binding.PhaseMutating})
+		return nil
 	}
 	va := v.versionedAttr
 	if va != nil && va.VersionedObject.Object() != nil && va.Dirty {

@@ -79,6 +79,10 @@ type module struct {
 	id       uint32
 	config   ModuleConfig
 	accessor webhook.WebhookAccessor
+	// objectDependent: the match reads the object (objectSelector or
+	// matchConditions), so in the mutating phase it must see earlier
+	// modules' mutations.
+	objectDependent bool
 }
 
 func (m *module) failOpen() bool {
@@ -190,8 +194,10 @@ func newWithAdmitter(a admitter) (*Plugin, error) {
 		} else if !sel.Empty() {
 			p.needNamespaces = true
 		}
-		if _, err := m.accessor.GetParsedObjectSelector(); err != nil {
+		if sel, err := m.accessor.GetParsedObjectSelector(); err != nil {
 			return nil, fmt.Errorf("admission plugin %q: module %q: objectSelector: %w", PluginName, m.config.Name, err)
+		} else if !sel.Empty() || len(m.config.MatchConditions) > 0 {
+			m.objectDependent = true
 		}
 		for _, r := range m.config.Rules {
 			for _, op := range r.Operations {

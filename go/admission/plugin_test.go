@@ -295,6 +295,38 @@ func TestMutation(t *testing.T) {
 	}
 }
 
+// TestObjectSelectorSeesEarlierMutation: a mutating module whose
+// objectSelector depends on an earlier module's mutation is matched against
+// the mutated object (a second library call), as with webhooks.
+func TestObjectSelectorSeesEarlierMutation(t *testing.T) {
+	r := []admissionregistrationv1.RuleWithOperations{rule(all, core, star, []string{"configmaps"}, "")}
+	fake := &fakeAdmitter{
+		modules: []ModuleConfig{
+			{Name: "m0", Mutating: true, Rules: r},
+			{Name: "m1", Mutating: true, Rules: r, ObjectSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}}},
+		},
+		respond: func(c fakeCall) (*Result, error) {
+			if c.ids[0] == 0 {
+				return &Result{Allowed: true, Patch: json.RawMessage(`[{"op":"add","path":"/metadata/labels","value":{"app":"x"}}]`),
+					Outcomes: []binding.Outcome{{Module: "m0", Outcome: "mutated"}}}, nil
+			}
+			return allowAll(c), nil
+		},
+	}
+	p := newTestPlugin(t, fake)
+	a := createAttrs(configMap("default", "c", nil, nil), configMapGVK, configMapGVR, "default", "c", "", false)
+	if err := p.Admit(context.Background(), a, objectInterfaces()); err != nil {
+		t.Fatal(err)
+	}
+	calls := fake.callsCopy()
+	if len(calls) != 2 || !reflect.DeepEqual(calls[0].ids, []uint32{0}) || !reflect.DeepEqual(calls[1].ids, []uint32{1}) {
+		t.Fatalf("want calls [0] then [1], got %+v", calls)
+	}
+	if !strings.Contains(string(calls[1].request.Object.Raw), `"app":"x"`) {
+		t.Fatalf("second call did not see the mutation: %s", calls[1].request.Object.Raw)
+	}
+}
+
 // TestDecisions: rejections, failures and failure policies, in both phases.
 func TestDecisions(t *testing.T) {
 	r := []admissionregistrationv1.RuleWithOperations{rule(all, core, star, []string{"configmaps"}, "")}
