@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/warning"
 
 	"github.com/kubewasm/kubewasm/go/internal/fixtures"
 )
@@ -194,5 +195,74 @@ func BenchmarkNoMatch(b *testing.B) {
 		if err := p.Validate(ctx, a, o); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPassThrough: warnings, audit annotations (prefixed with the module
+// name) and the module's status code, through the real library, plus a
+// JSONPatch-answering module configured by settings.
+func TestPassThrough(t *testing.T) {
+	const cfg = `modules:
+- name: labeler
+  module: fixture:json-patch-mutator
+  mutating: true
+  settings:
+    labels: {"example.com/team": "blue"}
+  rules:
+  - operations: ["CREATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["configmaps"]
+- name: talker
+  module: fixture:settings-admitter
+  settings:
+    allowed: true
+    warnings: ["mind the gap"]
+    auditAnnotations: {"checked": "yes"}
+  rules:
+  - operations: ["CREATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["configmaps"]
+- name: refuser
+  module: fixture:settings-admitter
+  settings:
+    allowed: false
+    message: "teapot"
+    code: 418
+  rules:
+  - operations: ["CREATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["configmaps"]
+    scope: Cluster
+`
+	p := newFromFixtures(t, cfg)
+	a := createAttrs(configMap("default", "c", nil, nil), configMapGVK, configMapGVR, "default", "c", "", false)
+	rec := &warnings{}
+	ctx := warning.WithWarningRecorder(context.Background(), rec)
+	if err := p.Admit(ctx, a, objectInterfaces()); err != nil {
+		t.Fatalf("Admit: %v", err)
+	}
+	if got := a.GetObject().(*corev1.ConfigMap).Labels["example.com/team"]; got != "blue" {
+		t.Fatalf("label not added: %v", a.GetObject().(*corev1.ConfigMap).Labels)
+	}
+	// The refuser is cluster-scoped only: a namespaced ConfigMap passes.
+	if err := p.Validate(ctx, a, objectInterfaces()); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if w := rec.list(); len(w) != 1 || w[0] != "mind the gap" {
+		t.Fatalf("warnings: %v", w)
+	}
+	if v := annotations(a)["talker/checked"]; v != "yes" {
+		t.Fatalf("audit annotations: %v", annotations(a))
+	}
+
+	// A cluster-scoped request reaches the refuser: its code is kept.
+	clusterCM := createAttrs(configMap("", "c", nil, nil), configMapGVK, configMapGVR, "", "c", "", false)
+	err := p.Validate(ctx, clusterCM, objectInterfaces())
+	var se *apierrors.StatusError
+	if !errors.As(err, &se) || se.ErrStatus.Code != 418 || !strings.Contains(se.ErrStatus.Message, `admission webhook "refuser" denied the request: teapot`) {
+		t.Fatalf("want the refuser's 418, got %v", err)
 	}
 }
