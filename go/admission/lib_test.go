@@ -266,3 +266,33 @@ func TestPassThrough(t *testing.T) {
 		t.Fatalf("want the refuser's 418, got %v", err)
 	}
 }
+
+// TestKubewardenPolicy: a Kubewarden policy (type kubewarden) matched and
+// called by the plugin like any module; its rejection names the module.
+func TestKubewardenPolicy(t *testing.T) {
+	const cfg = `modules:
+- name: safe-annotations
+  module: fixture:safe-annotations
+  type: kubewarden
+  settings:
+    denied_annotations: ["forbidden"]
+  rules:
+  - operations: ["CREATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["configmaps"]
+`
+	p := newFromFixtures(t, cfg)
+	ok := configMap("default", "ok", nil, nil)
+	if err := p.Validate(context.Background(), createAttrs(ok, configMapGVK, configMapGVR, "default", "ok", "", false), objectInterfaces()); err != nil {
+		t.Fatalf("allowed object: %v", err)
+	}
+	bad := configMap("default", "bad", nil, nil)
+	bad.Annotations = map[string]string{"forbidden": "1"}
+	err := p.Validate(context.Background(), createAttrs(bad, configMapGVK, configMapGVR, "default", "bad", "", false), objectInterfaces())
+	var se *apierrors.StatusError
+	if !errors.As(err, &se) || se.ErrStatus.Code < 400 ||
+		!strings.Contains(se.ErrStatus.Message, `admission webhook "safe-annotations" denied the request: The following annotations are not allowed: forbidden`) {
+		t.Fatalf("want the policy's rejection, got %v", err)
+	}
+}
