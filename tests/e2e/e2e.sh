@@ -330,16 +330,17 @@ modules:
 EOF
   broken authorization authorization \
     'authorization-wasm-config-file' "${d}authorization/authorization\.yaml" \
-    'modules\[1\] "missing"' 'missing\.wasm' <<EOF
+    'modules\[1\] "strict"' 'field "failurePolicy": must be NoOpinion or Deny, got "Allow"' <<EOF
 modules:
 - name: magic-authorizer
   module: $MODULES/magic-authorizer.wasm
-- name: missing
-  module: $MODULES/missing.wasm
+- name: strict
+  module: $MODULES/magic-authorizer.wasm
+  failurePolicy: Allow
 EOF
   broken admission admission \
     "admission-control-config-file ${d}admission/admission\.yaml" 'admission plugin "WASM"' \
-    'modules\[0\] "safe-annotations"' 'settings' 'modules\[1\] "magic-validator"' 'nowhere\.wasm' <<EOF
+    'modules\[0\] "safe-annotations"' 'invalid settings: Provided settings are not valid' 'modules\[1\] "magic-validator"' 'nowhere\.wasm' <<EOF
 apiVersion: apiserver.config.k8s.io/v1
 kind: AdmissionConfiguration
 plugins:
