@@ -28,7 +28,7 @@ main() {
   NAMESPACE=${NAMESPACE:-default}
   colours
 
-  if ! serving; then
+  if ! serving && ! starting; then
     start_server
   fi
   server=$(cat "$RUN_DIR/ready")
@@ -114,6 +114,20 @@ kubectl_admin() { "$BIN/kubectl" --kubeconfig "$RUN_DIR/admin.kubeconfig" "$@"; 
 serving() {
   [[ -f $RUN_DIR/ready && -f $RUN_DIR/admin.kubeconfig && -f $RUN_DIR/magic.kubeconfig ]] || return 1
   kubectl_admin get --raw /readyz >/dev/null 2>&1
+}
+
+# `make run` is still starting (its API server process exists): wait for it to serve.
+starting() {
+  local pid i
+  pid=$(cat "$RUN_DIR/apiserver.pid" 2>/dev/null) || return 1
+  [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */kube-apiserver ]] || return 1
+  say "${dim}waiting for the API server 'make run' is starting (pid $pid)${reset}"
+  for ((i = 0; i < 240; i++)); do
+    serving && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.5
+  done
+  return 1
 }
 
 start_server() {
