@@ -545,74 +545,59 @@ fn eight_threads_share_one_handle() {
 #[test]
 fn bad_arguments_are_errors_not_crashes() {
     let h = init(KUBEWASM_KIND_ADMISSION, MAGIC_ADMISSION).unwrap();
+    let null = std::ptr::null::<u8>();
+    let one = [1u32];
+    let unknown = [7u32];
+    // (handle, phase, module ids, request, expected code)
+    let cases: [(*mut kubewasm_handle, u32, &[u32], (*const u8, usize), u32); 5] = [
+        (
+            std::ptr::null_mut(),
+            1,
+            &[],
+            (null, 0),
+            KUBEWASM_ERROR_INVALID_ARGUMENT,
+        ),
+        (h.raw(), 9, &[], (null, 0), KUBEWASM_ERROR_INVALID_ARGUMENT),
+        (h.raw(), 2, &one, (null, 5), KUBEWASM_ERROR_INVALID_ARGUMENT),
+        (
+            h.raw(),
+            2,
+            &unknown,
+            (b"{}".as_ptr(), 2),
+            KUBEWASM_ERROR_INVALID_ARGUMENT,
+        ),
+        (
+            h.raw(),
+            2,
+            &one,
+            (b"{nope".as_ptr(), 5),
+            KUBEWASM_ERROR_BAD_REQUEST,
+        ),
+    ];
     let (mut p, mut l) = (std::ptr::null_mut(), 0usize);
-    // SAFETY: deliberately bad arguments the library must reject.
+    for (i, (handle, phase, ids, (req, req_len), want)) in cases.into_iter().enumerate() {
+        // SAFETY: deliberately bad arguments the library must reject without touching them.
+        let e = unsafe {
+            kubewasm_admit(
+                handle,
+                phase,
+                ids.as_ptr(),
+                ids.len(),
+                req,
+                req_len,
+                0,
+                &mut p,
+                &mut l,
+            )
+        };
+        // SAFETY: e is a live error (or NULL, which the assertion catches).
+        unsafe {
+            assert_eq!(kubewasm_error_code(e), want, "case {i}");
+            kubewasm_error_free(e);
+        }
+    }
+    // SAFETY: as above.
     unsafe {
-        let e = kubewasm_admit(
-            std::ptr::null(),
-            1,
-            std::ptr::null(),
-            0,
-            std::ptr::null(),
-            0,
-            0,
-            &mut p,
-            &mut l,
-        );
-        assert_eq!(kubewasm_error_code(e), KUBEWASM_ERROR_INVALID_ARGUMENT);
-        kubewasm_error_free(e);
-        let e = kubewasm_admit(
-            h.raw(),
-            9,
-            std::ptr::null(),
-            0,
-            std::ptr::null(),
-            0,
-            0,
-            &mut p,
-            &mut l,
-        );
-        assert_eq!(kubewasm_error_code(e), KUBEWASM_ERROR_INVALID_ARGUMENT);
-        kubewasm_error_free(e);
-        let e = kubewasm_admit(
-            h.raw(),
-            2,
-            [1u32].as_ptr(),
-            1,
-            std::ptr::null(),
-            5,
-            0,
-            &mut p,
-            &mut l,
-        );
-        assert_eq!(kubewasm_error_code(e), KUBEWASM_ERROR_INVALID_ARGUMENT);
-        kubewasm_error_free(e);
-        let e = kubewasm_admit(
-            h.raw(),
-            2,
-            [7u32].as_ptr(),
-            1,
-            b"{}".as_ptr(),
-            2,
-            0,
-            &mut p,
-            &mut l,
-        );
-        assert_eq!(kubewasm_error_code(e), KUBEWASM_ERROR_INVALID_ARGUMENT);
-        kubewasm_error_free(e);
-        let e = kubewasm_admit(
-            h.raw(),
-            2,
-            [1u32].as_ptr(),
-            1,
-            b"{nope".as_ptr(),
-            5,
-            0,
-            &mut p,
-            &mut l,
-        );
-        assert_eq!(kubewasm_error_code(e), KUBEWASM_ERROR_BAD_REQUEST);
-        kubewasm_error_free(e);
         let e = kubewasm_authenticate(h.raw(), b"{}".as_ptr(), 2, 0, &mut p, &mut l);
         assert_eq!(
             kubewasm_error_code(e),
@@ -620,14 +605,7 @@ fn bad_arguments_are_errors_not_crashes() {
             "wrong kind"
         );
         kubewasm_error_free(e);
-        let e = kubewasm_init(
-            99,
-            std::ptr::null(),
-            0,
-            std::ptr::null(),
-            0,
-            std::ptr::null_mut(),
-        );
+        let e = kubewasm_init(99, null, 0, null, 0, std::ptr::null_mut());
         assert_eq!(kubewasm_error_code(e), KUBEWASM_ERROR_INVALID_ARGUMENT);
         kubewasm_error_free(e);
         kubewasm_free(std::ptr::null_mut());

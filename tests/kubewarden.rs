@@ -320,59 +320,38 @@ fn metadata_is_checked_against_the_configuration() {
     );
 }
 
+/// The Go policy in both of Kubewarden's execution modes: waPC (`_start` ends with exit 0,
+/// then `__guest_call`) and WASI (argv, stdin/stdout; selected by its metadata).
 #[test]
-fn go_policy_runs_in_wapc_mode() {
-    let h = init(
-        KUBEWASM_KIND_ADMISSION,
-        "modules:\n- {name: labels, type: kubewarden, module: go-mandatory-labels.wasm, settings: {mandatory_labels: [app]}}\n",
-    )
-    .unwrap();
-    let r = h
-        .admit(
-            KUBEWASM_PHASE_VALIDATING,
-            &[0],
-            &configmap_request(json!({})),
-        )
-        .unwrap();
-    assert_eq!(r["allowed"], false, "{r}");
-    assert_eq!(
-        r["status"]["message"],
-        "The following mandatory labels are missing: app"
-    );
-    let mut labelled = configmap_request(json!({}));
-    labelled["object"]["metadata"]["labels"] = json!({"app": "web"});
-    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &labelled).unwrap();
-    assert_eq!(r["allowed"], true, "{r}");
-}
-
-#[test]
-fn go_policy_runs_in_kubewarden_wasi_mode() {
-    let h = init(
-        KUBEWASM_KIND_ADMISSION,
-        "modules:\n- {name: labels, type: kubewarden, module: go-mandatory-labels-wasi.wasm, settings: {mandatory_labels: [app, tier]}}\n",
-    )
-    .unwrap();
-    let r = h
-        .admit(
-            KUBEWASM_PHASE_VALIDATING,
-            &[0],
-            &configmap_request(json!({})),
-        )
-        .unwrap();
-    assert_eq!(r["allowed"], false, "{r}");
-    assert_eq!(
-        r["status"]["message"],
-        "The following mandatory labels are missing: app,tier"
-    );
-    let mut labelled = configmap_request(json!({}));
-    labelled["object"]["metadata"]["labels"] = json!({"app": "web", "tier": "front"});
-    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &labelled).unwrap();
-    assert_eq!(r["allowed"], true, "{r}");
-    let err = init(
-        KUBEWASM_KIND_ADMISSION,
-        "modules:\n- {name: labels, type: kubewarden, module: go-mandatory-labels-wasi.wasm, settings: {mandatory_labels: 3}}\n",
-    )
-    .err()
-    .unwrap();
-    assert!(err.message.contains("invalid settings"), "{}", err.message);
+fn go_policy_runs_in_both_execution_modes() {
+    for file in ["go-mandatory-labels.wasm", "go-mandatory-labels-wasi.wasm"] {
+        let config = format!(
+            "modules:\n- {{name: labels, type: kubewarden, module: {file}, settings: {{mandatory_labels: [app, tier]}}}}\n"
+        );
+        let h = init(KUBEWASM_KIND_ADMISSION, &config).unwrap();
+        let r = h
+            .admit(
+                KUBEWASM_PHASE_VALIDATING,
+                &[0],
+                &configmap_request(json!({})),
+            )
+            .unwrap();
+        assert_eq!(r["allowed"], false, "{file}: {r}");
+        assert_eq!(
+            r["status"]["message"], "The following mandatory labels are missing: app,tier",
+            "{file}"
+        );
+        let mut labelled = configmap_request(json!({}));
+        labelled["object"]["metadata"]["labels"] = json!({"app": "web", "tier": "front"});
+        let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &labelled).unwrap();
+        assert_eq!(r["allowed"], true, "{file}: {r}");
+        let err = init(KUBEWASM_KIND_ADMISSION, &config.replace("[app, tier]", "3"))
+            .err()
+            .unwrap();
+        assert!(
+            err.message.contains("invalid settings"),
+            "{file}: {}",
+            err.message
+        );
+    }
 }
