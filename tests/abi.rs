@@ -548,8 +548,15 @@ fn bad_arguments_are_errors_not_crashes() {
     let null = std::ptr::null::<u8>();
     let one = [1u32];
     let unknown = [7u32];
-    // (handle, phase, module ids, request, expected code)
-    let cases: [(*mut kubewasm_handle, u32, &[u32], (*const u8, usize), u32); 5] = [
+    /// (handle, phase, module ids, request, expected code)
+    type Case<'a> = (
+        *mut kubewasm_handle,
+        u32,
+        &'a [u32],
+        (*const u8, usize),
+        u32,
+    );
+    let cases: [Case; 5] = [
         (
             std::ptr::null_mut(),
             1,
