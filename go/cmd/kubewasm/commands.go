@@ -58,7 +58,7 @@ func check(kindName, path string) ([]string, error) {
 	}
 	h, err := binding.Init(kind, data, filepath.Dir(path))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer h.Close()
 	var mods struct {
