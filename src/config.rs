@@ -955,6 +955,18 @@ pub fn parse(kind: Kind, bytes: &[u8], base_dir: &Path) -> Result<Config, Error>
         }
     }
     if !p.0.is_empty() {
+        // Report unreadable module files of the entries that did parse in the same message:
+        // the operator fixes everything in one go.
+        for m in &modules {
+            if let Err(e) = std::fs::File::open(&m.module) {
+                let at = format!("modules[{}] \"{}\"", m.id, m.name);
+                p.add(
+                    &at,
+                    "module",
+                    format!("cannot read module file {}: {e}", m.module.display()),
+                );
+            }
+        }
         return Err(config_error(kind, p));
     }
     Ok(Config { kind, modules })

@@ -315,6 +315,8 @@ modules:
   module: magic-validator.wasm
   failurePolicy: Sometimes
 - module: ""
+- name: c
+  module: no-such-module.wasm
 - name: b
   module: magic-mutator.wasm
   memoryLimit: 12Qi
@@ -330,7 +332,8 @@ modules:
         r#"modules[0] "a": field "colour": unknown field"#,
         r#"modules[1] "a": field "failurePolicy": must be Fail or Ignore"#,
         r#"modules[2]: field "module": must not be empty"#,
-        r#"modules[3] "b": field "memoryLimit""#,
+        r#"modules[4] "b": field "memoryLimit""#,
+        r#"modules[3] "c": field "module": cannot read module file"#,
         r#"field "rules[0]": field "operations": unknown operation "EXPLODE""#,
         r#"field "rules[0]": field "apiVersions": is required"#,
     ] {
