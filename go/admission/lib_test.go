@@ -5,6 +5,7 @@ package admission
 import (
 	"context"
 	"errors"
+	"github.com/kubewasm/kubewasm/go/internal/record"
 	"net/http"
 	"strings"
 	"testing"
@@ -239,7 +240,7 @@ func TestPassThrough(t *testing.T) {
 `
 	p := newFromFixtures(t, cfg)
 	a := createAttrs(configMap("default", "c", nil, nil), configMapGVK, configMapGVR, "default", "c", "", false)
-	rec := &warnings{}
+	rec := &record.Warnings{}
 	ctx := warning.WithWarningRecorder(context.Background(), rec)
 	if err := p.Admit(ctx, a, objectInterfaces()); err != nil {
 		t.Fatalf("Admit: %v", err)
@@ -251,7 +252,7 @@ func TestPassThrough(t *testing.T) {
 	if err := p.Validate(ctx, a, objectInterfaces()); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	if w := rec.list(); len(w) != 1 || w[0] != "mind the gap" {
+	if w := rec.List(); len(w) != 1 || w[0] != "mind the gap" {
 		t.Fatalf("warnings: %v", w)
 	}
 	if v := annotations(a)["talker/checked"]; v != "yes" {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/kubewasm/kubewasm/go/internal/record"
 	"net/http"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
-	auditinternal "k8s.io/apiserver/pkg/apis/audit"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/warning"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -69,8 +68,8 @@ func configMap(ns, name string, lbls map[string]string, data map[string]string) 
 }
 
 func createAttrs(obj runtime.Object, gvk schema.GroupVersionKind, gvr schema.GroupVersionResource, ns, name, sub string, dryRun bool) admission.Attributes {
-	return &recordingAttrs{Attributes: admission.NewAttributesRecord(obj, nil, gvk, ns, name, gvr, sub, admission.Create, &metav1.CreateOptions{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "CreateOptions"}}, dryRun,
-		&user.DefaultInfo{Name: "alice", UID: "1", Groups: []string{"devs"}, Extra: map[string][]string{"k": {"v"}}})}
+	return record.NewAttributes(admission.NewAttributesRecord(obj, nil, gvk, ns, name, gvr, sub, admission.Create, &metav1.CreateOptions{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "CreateOptions"}}, dryRun,
+		&user.DefaultInfo{Name: "alice", UID: "1", Groups: []string{"devs"}, Extra: map[string][]string{"k": {"v"}}}))
 }
 
 func newTestPlugin(t testing.TB, fake *fakeAdmitter) *Plugin {
@@ -254,7 +253,7 @@ func TestMutation(t *testing.T) {
 	p := newTestPlugin(t, fake)
 	cm := configMap("default", "c", nil, map[string]string{"a": "b"})
 	a := createAttrs(cm, configMapGVK, configMapGVR, "default", "c", "", false)
-	rec := &warnings{}
+	rec := &record.Warnings{}
 	ctx := warning.WithWarningRecorder(context.Background(), rec)
 	if err := p.Admit(ctx, a, objectInterfaces()); err != nil {
 		t.Fatalf("Admit: %v", err)
@@ -276,8 +275,8 @@ func TestMutation(t *testing.T) {
 		!strings.Contains(string(req.Object.Raw), `"kind":"ConfigMap"`) || !strings.Contains(string(req.Options.Raw), "CreateOptions") {
 		t.Fatalf("unexpected AdmissionRequest: %+v object=%s options=%s", req, req.Object.Raw, req.Options.Raw)
 	}
-	if !reflect.DeepEqual(rec.list(), []string{"be careful"}) {
-		t.Fatalf("warnings = %v", rec.list())
+	if !reflect.DeepEqual(rec.List(), []string{"be careful"}) {
+		t.Fatalf("warnings = %v", rec.List())
 	}
 	ann := annotations(a)
 	if ann["m0/seen"] != "1" {
@@ -522,57 +521,8 @@ func TestInvalidMatchConditions(t *testing.T) {
 	}
 }
 
-// warnings is a warning.Recorder.
-type warnings struct {
-	mu sync.Mutex
-	w  []string
-}
-
-func (r *warnings) AddWarning(agent, text string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.w = append(r.w, text)
-}
-
-func (r *warnings) list() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.w...)
-}
-
-// recordingAttrs records the audit annotations added to the attributes.
-type recordingAttrs struct {
-	admission.Attributes
-	mu  sync.Mutex
-	ann map[string]string
-}
-
-func (r *recordingAttrs) AddAnnotation(key, value string) error {
-	return r.AddAnnotationWithLevel(key, value, auditinternal.LevelMetadata)
-}
-
-func (r *recordingAttrs) AddAnnotationWithLevel(key, value string, level auditinternal.Level) error {
-	if err := r.Attributes.AddAnnotationWithLevel(key, value, level); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ann == nil {
-		r.ann = map[string]string{}
-	}
-	r.ann[key] = value
-	return nil
-}
-
 // annotations returns the audit annotations recorded on attributes made by
 // createAttrs.
 func annotations(a admission.Attributes) map[string]string {
-	r := a.(*recordingAttrs)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ret := map[string]string{}
-	for k, v := range r.ann {
-		ret[k] = v
-	}
-	return ret
+	return a.(*record.Attributes).Annotations()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/kubewasm/kubewasm/go/internal/record"
 	"io"
 	"os"
 	"path/filepath"
@@ -27,7 +28,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apiserver/pkg/admission"
-	auditinternal "k8s.io/apiserver/pkg/apis/audit"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -227,7 +227,7 @@ func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (int
 
 	var mu sync.Mutex
 	var reports []wasmadmission.PhaseReport
-	rec := &warningRecorder{}
+	rec := &record.Warnings{}
 	ctx = warning.WithWarningRecorder(ctx, rec)
 	ctx = wasmadmission.WithReporter(ctx, func(r wasmadmission.PhaseReport) {
 		mu.Lock()
@@ -242,7 +242,7 @@ func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (int
 		}
 	}
 
-	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: err == nil, Warnings: rec.list()}
+	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: err == nil, Warnings: rec.List()}
 	if err != nil {
 		var se *apierrors.StatusError
 		if errors.As(err, &se) {
@@ -266,7 +266,7 @@ func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (int
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.PatchType = &pt
 	}
-	if ann := attrs.annotations(); len(ann) > 0 {
+	if ann := attrs.Annotations(); len(ann) > 0 {
 		resp.AuditAnnotations = ann
 	}
 	summarize(stderr, reports)
@@ -275,7 +275,7 @@ func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (int
 	return &review, nil
 }
 
-func attributesFromRequest(req *admissionv1.AdmissionRequest) (*recordingAttrs, error) {
+func attributesFromRequest(req *admissionv1.AdmissionRequest) (*record.Attributes, error) {
 	gvk := schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind}
 	obj, err := decodeObject(req.Object.Raw, gvk)
 	if err != nil {
@@ -304,8 +304,8 @@ func attributesFromRequest(req *admissionv1.AdmissionRequest) (*recordingAttrs, 
 	if req.Operation == "" {
 		return nil, fmt.Errorf("request.operation is empty")
 	}
-	return &recordingAttrs{Attributes: admission.NewAttributesRecord(obj, old, gvk, req.Namespace, req.Name, gvr, req.SubResource,
-		admission.Operation(req.Operation), opts, dryRun, u)}, nil
+	return record.NewAttributes(admission.NewAttributesRecord(obj, old, gvk, req.Namespace, req.Name, gvr, req.SubResource,
+		admission.Operation(req.Operation), opts, dryRun, u)), nil
 }
 
 // decodeObject decodes an object of the request into its typed Go type when
@@ -360,55 +360,6 @@ func summarize(w io.Writer, reports []wasmadmission.PhaseReport) {
 			fmt.Fprintf(w, "%-10s not run\n", ph.String()+":")
 		}
 	}
-}
-
-// recordingAttrs records the audit annotations added during admission, as
-// the API server's audit layer would.
-type recordingAttrs struct {
-	admission.Attributes
-	mu  sync.Mutex
-	ann map[string]string
-}
-
-func (r *recordingAttrs) AddAnnotation(key, value string) error {
-	return r.AddAnnotationWithLevel(key, value, auditinternal.LevelMetadata)
-}
-
-func (r *recordingAttrs) AddAnnotationWithLevel(key, value string, level auditinternal.Level) error {
-	if err := r.Attributes.AddAnnotationWithLevel(key, value, level); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ann == nil {
-		r.ann = map[string]string{}
-	}
-	r.ann[key] = value
-	return nil
-}
-
-func (r *recordingAttrs) annotations() map[string]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.ann
-}
-
-// warningRecorder collects warnings as the API server's warning filter does.
-type warningRecorder struct {
-	mu sync.Mutex
-	w  []string
-}
-
-func (r *warningRecorder) AddWarning(_, text string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.w = append(r.w, text)
-}
-
-func (r *warningRecorder) list() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.w
 }
 
 // cliNamespaces answers namespace lookups offline: every namespace exists,
