@@ -24,6 +24,8 @@ set -euo pipefail
 
 main() {
   ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  # shellcheck source=lib.sh
+  source "$ROOT/hack/lib.sh"
   BIN=${KUBEWASM_BIN:-$ROOT/_output/bin}
   N=${N:-200}
   BATCH=${BATCH:-50}
@@ -37,7 +39,7 @@ main() {
   trap 'exit 143' TERM
 
   echo "bench-apiserver: $("$BIN/kube-apiserver" --version), $(nproc) CPUs, N=$N per column"
-  start_etcd
+  start_etcd bench "$TMP" || exit 1
   start_server off WASM=off
   start_server wasm
 
@@ -66,22 +68,6 @@ main() {
   echo "command: N=$N hack/bench-apiserver.sh   (make bench-apiserver)"
 }
 
-start_etcd() {
-  local port
-  port=$(free_port)
-  ETCD_URL=http://127.0.0.1:$port
-  setsid "$BIN/etcd" --name bench --data-dir "$TMP/etcd-data" \
-    --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
-    --listen-peer-urls http://127.0.0.1:0 --log-level warn >"$TMP/etcd.log" 2>&1 &
-  ETCD_PID=$!
-  local i
-  for ((i = 0; i < 60; i++)); do
-    curl -sf "$ETCD_URL/health" -o /dev/null && return 0
-    sleep 0.5
-  done
-  echo "bench-apiserver: etcd did not start (see $TMP/etcd.log)" >&2
-  exit 1
-}
 
 # start_server NAME [VAR=VALUE...]: hack/run.sh with examples/, in the background, until ready.
 declare -A URLS RUN_PIDS
@@ -149,18 +135,6 @@ module_times() {
     sort
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-USED=" "
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    [[ $USED == *" $p "* ]] && continue
-    port_free "$p" && break
-  done
-  USED+="$p "
-  echo "$p"
-}
 
 cleanup() {
   local rc=$? pid i

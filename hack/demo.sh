@@ -23,6 +23,8 @@ set -euo pipefail
 
 main() {
   ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  # shellcheck source=lib.sh
+  source "$ROOT/hack/lib.sh"
   RUN_DIR=${RUN_DIR:-$ROOT/_output/run}
   BIN=${KUBEWASM_BIN:-$ROOT/_output/bin}
   NAMESPACE=${NAMESPACE:-default}
@@ -164,7 +166,6 @@ stop_server() {
   exit "$rc"
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 first_free_port() {
   local p=$1
   while ! port_free "$p"; do p=$((p + 1)); done

@@ -28,6 +28,8 @@ set -euo pipefail
 
 main() {
   ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  # shellcheck source=lib.sh
+  source "$ROOT/hack/lib.sh"
   PORT=${PORT:-6443}
   RUN_DIR=${RUN_DIR:-$ROOT/_output/run}
   BIN=${KUBEWASM_BIN:-$ROOT/_output/bin}
@@ -140,7 +142,6 @@ EOF
 log() { echo ">>> run: $*" >&2; }
 die() { echo "run: $*" >&2; exit 1; }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 first_free_port() {
   local p=$1
   while ! port_free "$p" || ! port_free $((p + 1)); do p=$((p + 2)); done

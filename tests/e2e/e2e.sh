@@ -28,6 +28,8 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${KUBEWASM_BIN:-$ROOT/_output/bin}
+# shellcheck source=../../hack/lib.sh
+source "$ROOT/hack/lib.sh"
 MODULES=${MODULES:-$ROOT/build/modules}
 PASSED=0
 FAILED=0
@@ -85,37 +87,6 @@ between() {
 
 # --- processes -------------------------------------------------------------------------------
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-USED_PORTS=" "
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    [[ $USED_PORTS == *" $p "* ]] && continue
-    port_free "$p" && break
-  done
-  USED_PORTS+="$p "
-  echo "$p"
-}
-
-start_etcd() {
-  local port
-  port=$(free_port)
-  ETCD_URL=http://127.0.0.1:$port
-  setsid "$BIN/etcd" --name e2e --data-dir "$TMP/etcd-data" \
-    --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
-    --listen-peer-urls http://127.0.0.1:0 --log-level warn >"$TMP/etcd.log" 2>&1 &
-  ETCD_PID=$!
-  local i
-  for ((i = 0; i < 60; i++)); do
-    curl -sf "$ETCD_URL/health" -o /dev/null && return 0
-    kill -0 "$ETCD_PID" 2>/dev/null || break
-    sleep 0.5
-  done
-  tail -20 "$TMP/etcd.log" >&2
-  echo "e2e: etcd did not start" >&2
-  return 1
-}
 
 # start_server NAME EXAMPLES_DIR [VAR=VALUE...]: hack/run.sh in the background with its own
 # RUN_DIR ($TMP/NAME), port, etcd prefix; waits until it serves (returns 0) or exits (returns 1).
@@ -614,7 +585,7 @@ main() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   echo "e2e: $("$BIN/kube-apiserver" --version), modules from $MODULES, scratch $TMP"
-  start_etcd || exit 1
+  start_etcd e2e "$TMP" || exit 1
   local start=$SECONDS
   for g in "${groups[@]}"; do
     GROUP=$g
