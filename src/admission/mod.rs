@@ -191,7 +191,7 @@ impl Handle {
         for m in modules {
             let name = m.config.name.clone();
             let (verdict, took) = self.call_admission(m, &req, deadline, &mut result.report);
-            let verdict = verdict.and_then(|v| check_verdict(m, v, phase, &req));
+            let verdict = verdict.and_then(|v| check_verdict(v, phase, &req));
             let verdict = match verdict {
                 Ok(v) => v,
                 Err(e) => {
@@ -304,35 +304,24 @@ impl Handle {
     }
 }
 
-/// Checks what a verdict may contain for this module and request.
-fn check_verdict(
-    m: &LoadedModule,
-    v: Verdict,
-    phase: Phase,
-    req: &Request,
-) -> Result<Verdict, String> {
+/// Checks what a verdict may contain for this request: a patch only in the mutating phase, and
+/// only for a request with an object.
+fn check_verdict(v: Verdict, phase: Phase, req: &Request) -> Result<Verdict, String> {
     if v.mutation.is_some() {
-        let kubewarden = m.config.module_type == ModuleType::Kubewarden;
         if phase == Phase::Validating {
-            return Err(if kubewarden {
-                "The policy attempted to mutate the request, but it is currently configured to not allow mutations (set mutating: true)".into()
-            } else {
+            return Err(
                 "a validating module may not return a patch (configure it with mutating: true)"
-                    .into()
-            });
+                    .into(),
+            );
         }
         if v.allowed && req.object().is_null() {
-            return Err(if kubewarden {
-                "Incoming object is null, which happens only with DELETE operations, but the policy is attempting a mutation. This is not allowed".into()
-            } else {
-                format!(
-                    "the module returned a patch for a request without an object (operation {})",
-                    req.value()
-                        .get("operation")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown")
-                )
-            });
+            return Err(format!(
+                "the module returned a patch for a request without an object (operation {})",
+                req.value()
+                    .get("operation")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+            ));
         }
     }
     Ok(v)

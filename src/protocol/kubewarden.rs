@@ -633,8 +633,17 @@ pub(crate) fn validate(
             .map_err(|e| format!("malformed ValidationResponse: {e}"))?;
         let mutation = r
             .mutated_object
-            .filter(|o| !o.is_null() && o != object)
+            .filter(|o| r.accepted && !o.is_null() && o != object)
             .map(Mutation::Full);
+        // Kubewarden's own rules and wording for mutations it refuses.
+        if mutation.is_some() {
+            if !m.config.admission.as_ref().is_some_and(|a| a.mutating) {
+                return Err("The policy attempted to mutate the request, but it is currently configured to not allow mutations (set mutating: true)".into());
+            }
+            if object.is_null() {
+                return Err("Incoming object is null, which happens only with DELETE operations, but the policy is attempting a mutation. This is not allowed".into());
+            }
+        }
         let status = (!r.accepted).then(|| Status {
             code: r.code.filter(|c| *c != 0).unwrap_or(403),
             message: r.message.unwrap_or_default(),
@@ -643,7 +652,7 @@ pub(crate) fn validate(
         Ok(Verdict {
             allowed: r.accepted,
             status,
-            mutation: if r.accepted { mutation } else { None },
+            mutation,
             warnings: r.warnings.unwrap_or_default(),
             audit_annotations: r.audit_annotations.unwrap_or_default(),
         })
