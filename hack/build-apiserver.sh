@@ -8,6 +8,9 @@
 #   KUBEWASM_K8S_SRC   prepared tree        (default _output/kubernetes-src)
 #   KUBEWASM_BIN       output directory     (default _output/bin)
 #   KUBEWASM_LIB       the Rust static library the shim links (default target/release/libkubewasm.a)
+#   KUBEWASM_STRIP     1 (default): link with -s -w (no symbol table, no DWARF); 0: keep them, for
+#                      profiling with perf and pprof (`make apiserver PROFILE=1` builds such a
+#                      kube-apiserver into _output/bin/profile/, next to the default one)
 #   SOURCE_DATE_EPOCH  build date to stamp  (default: commit time of the last kubewasm commit
 #                      touching the binary's inputs, so an unchanged input relinks nothing)
 #   GOFLAGS, GOCACHE, GOMODCACHE, CC ...    passed through to go
@@ -102,7 +105,9 @@ main() {
       kubectl) flags=$kubectl_ldflags ;;
       etcd) flags= ;; # etcd reports its own version
     esac
-    go build "${goflags[@]}" -ldflags "-s -w $flags" -o "$BIN/$t" "$pkg"
+    strip="-s -w"
+    [[ ${KUBEWASM_STRIP:-1} == 0 ]] && strip=
+    go build "${goflags[@]}" -ldflags "$strip $flags" -o "$BIN/$t" "$pkg"
     # One self-contained binary: the shim must link the static library, never libkubewasm.so
     # (gcc prefers the .so when -lkubewasm finds both in one directory).
     if [[ $t == kube-apiserver ]] && command -v readelf >/dev/null &&

@@ -12,6 +12,14 @@
 #   make test-e2e     end-to-end tests against the built binaries (tests/e2e/e2e.sh; in make test)
 #   make bench-apiserver  median latency of creating a ConfigMap with and without the WASM
 #                     plugin (hack/bench-apiserver.sh)
+#   make bench-compare  the same create with no policy, WASM modules, a ValidatingAdmissionPolicy,
+#                     a Go webhook (hack/webhook) and their mutating counterparts, side by side in
+#                     one server (hack/bench-compare.sh; docs/performance.md)
+#
+# PROFILE=1 (with apiserver, run, demo, bench-apiserver, bench-compare): kube-apiserver linked
+# without -s -w (symbols and DWARF kept, for perf and pprof) into $(K8S_BIN)/profile/, with etcd
+# and kubectl linked next to it; the scripts then use that directory. The default binary is
+# neither used nor rebuilt.
 #
 # Every step has a stamp or a real output file, so a rerun with nothing changed runs no command.
 # Knobs: KUBEWASM_SHIM (the Go shim module dir, default go/), K8S_SRC, K8S_BIN.
@@ -21,8 +29,12 @@ K8S_BIN ?= $(ROOT)/_output/bin
 KUBEWASM_SHIM ?= $(ROOT)/go
 LIBKUBEWASM ?= $(or $(LIB_A),$(ROOT)/target/release/libkubewasm.a)
 
+PROFILE ?=
+PROFILE_BIN := $(K8S_BIN)/profile
+PROFILE_APISERVER := $(PROFILE_BIN)/kube-apiserver
+
 export KUBEWASM_K8S_SRC := $(K8S_SRC)
-export KUBEWASM_BIN := $(K8S_BIN)
+export KUBEWASM_BIN := $(if $(filter 1,$(PROFILE)),$(PROFILE_BIN),$(K8S_BIN))
 export KUBEWASM_SHIM
 export KUBEWASM_LIB := $(LIBKUBEWASM)
 
@@ -58,7 +70,7 @@ $(K8S_PATCH_STAMP): $(K8S_SOURCE_STAMP) $(ROOT)/patches $(wildcard $(ROOT)/patch
 	$(ROOT)/hack/apply-patches.sh
 	@touch $@
 
-apiserver: $(ETCD) $(KUBECTL) $(KUBE_APISERVER)
+apiserver: $(ETCD) $(KUBECTL) $(if $(filter 1,$(PROFILE)),$(PROFILE_APISERVER),$(KUBE_APISERVER))
 
 # One `go build` at a time (they share go.mod, which -mod=mod may update): etcd, then kubectl,
 # then kube-apiserver, via order-only prerequisites (they order, they do not cause rebuilds).
@@ -76,6 +88,12 @@ $(KUBECTL): $(K8S_PATCH_STAMP) $(ROOT)/hack/build-apiserver.sh | $(ETCD)
 # rebuilds it first when its sources changed.
 $(KUBE_APISERVER): $(APISERVER_INPUTS) $(LIBKUBEWASM) | $(KUBECTL)
 	$(ROOT)/hack/build-apiserver.sh kube-apiserver
+	@touch $@
+
+# The profiling build (PROFILE=1): same inputs and flags but for -s -w, its own output path.
+$(PROFILE_APISERVER): $(APISERVER_INPUTS) $(LIBKUBEWASM) | $(KUBECTL) $(ETCD)
+	KUBEWASM_BIN=$(PROFILE_BIN) KUBEWASM_STRIP=0 $(ROOT)/hack/build-apiserver.sh kube-apiserver
+	ln -sf ../etcd ../kubectl $(PROFILE_BIN)/
 	@touch $@
 
 # Removes the prepared tree and the binaries; Go's module and build caches stay.
@@ -105,3 +123,23 @@ test-e2e: apiserver fixtures policies
 .PHONY: bench-apiserver
 bench-apiserver: apiserver fixtures policies
 	$(ROOT)/hack/bench-apiserver.sh
+
+# make bench-compare: ConfigMap create latency with no policy, kubewasm modules, a
+# ValidatingAdmissionPolicy and a Go webhook (and the mutating counterparts), one server, one run
+# (hack/bench-compare.sh; N= creates per column, default 1000; PROFILE=1 for the unstripped build).
+BENCH_WEBHOOK := $(K8S_BIN)/bench-webhook
+BENCH_WEBHOOK_SRCS := $(wildcard $(ROOT)/hack/webhook/*.go) $(ROOT)/hack/webhook/go.mod $(ROOT)/hack/webhook/go.sum
+
+$(BENCH_WEBHOOK): $(BENCH_WEBHOOK_SRCS)
+	@mkdir -p $(@D)
+	cd $(ROOT)/hack/webhook && GOWORK=off CGO_ENABLED=0 $(or $(GO),go) build -trimpath -o $@ .
+
+.PHONY: bench-compare test-bench-webhook
+bench-compare: apiserver fixtures policies $(BENCH_WEBHOOK)
+	BENCH_WEBHOOK=$(BENCH_WEBHOOK) $(ROOT)/hack/bench-compare.sh
+
+# The benchmark's webhook server has tests of its own (seconds; part of make test).
+test: test-bench-webhook
+test-bench-webhook:
+	@out="$$(cd $(ROOT)/hack/webhook && gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd $(ROOT)/hack/webhook && GOWORK=off $(or $(GO),go) vet ./... && GOWORK=off $(or $(GO),go) test -count=1 ./...

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# `make bench-compare`: what one admission policy costs a ConfigMap create through the patched
+# kube-apiserver, done four ways, side by side, in one run on this machine.
+#
+# One etcd, ONE kube-apiserver (hack/run.sh), one webhook server (hack/webhook), and every policy
+# configured once at start. Each column has a namespace of its own and every policy selects only
+# its column's namespace (namespaceSelector on kubernetes.io/metadata.name), so switching columns
+# changes nothing but the namespace of the create; a create in another column's namespace matches
+# nothing (for the WASM plugin: no serialization, no cgo call).
+#
+#   column            namespace                what runs on the create
+#   none              bench-none               nothing
+#   wasm              bench-wasm               WASM plugin: magic-validator + safe-annotations
+#   vap               bench-vap                ValidatingAdmissionPolicy, the same two checks in CEL
+#   webhook           bench-webhook            validating webhook (hack/webhook), the same checks
+#   wasm-mutating     bench-wasm-mutating      WASM plugin: magic-mutator
+#   webhook-mutating  bench-webhook-mutating   mutating webhook producing the same patch
+#   map               bench-map                MutatingAdmissionPolicy (when the server serves it)
+#
+# Every create uses the admin token (static token, system:masters): authentication and
+# authorization cost the same in every column. The validating columns are measured with an
+# allowed create and with a rejected one (a data key "not-allowed-value": 403 from all three).
+# Each batch is BATCH creates over one keep-alive HTTPS connection (curl -w %{time_total}; the
+# first create of a batch, which pays the TLS handshake, is not counted), batches interleaved
+# column by column with the order rotated every round, so machine noise hits every column alike.
+#
+# Prints p50, p90, p99 and mean per column and the added latency over `none`, then the server's
+# own view (module, webhook and policy time from /metrics). The last line is exactly
+#   bench-compare: p50 added ms: wasm=X vap=Y webhook=Z
+# (allowed creates, ms, two decimals), for scripts.
+#
+# Environment: N (creates per column, default 1000), BATCH (default 100), WARMUP (per column,
+# default 50), KUBEWASM_BIN (default _output/bin), BENCH_WEBHOOK (the webhook binary, default
+# $KUBEWASM_BIN/bench-webhook, built from hack/webhook when missing), KEEP=1 keeps the scratch
+# directory, PROFILE=COLUMN: after the measurement, create in COLUMN for PROFILE_SECONDS (default
+# 20) while taking a CPU profile from /debug/pprof/profile into PROFILE_OUT (default
+# _output/bench-compare.<column>.pprof).
+set -euo pipefail
+
+main() {
+  ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  # shellcheck source=lib.sh
+  source "$ROOT/hack/lib.sh"
+  BIN=${KUBEWASM_BIN:-$ROOT/_output/bin}
+  N=${N:-1000}
+  BATCH=${BATCH:-100}
+  WARMUP=${WARMUP:-50}
+  MODULES=$ROOT/build/modules
+  for b in kube-apiserver etcd kubectl; do
+    [[ -x $BIN/$b ]] || die "$BIN/$b is missing: run 'make apiserver'"
+  done
+  for m in magic-validator magic-mutator safe-annotations; do
+    [[ -f $MODULES/$m.wasm ]] || die "$MODULES/$m.wasm is missing: run 'make fixtures policies'"
+  done
+  WEBHOOK=${BENCH_WEBHOOK:-$BIN/bench-webhook}
+  if [[ ! -x $WEBHOOK ]]; then
+    (cd "$ROOT/hack/webhook" && GOWORK=off go build -trimpath -o "$WEBHOOK" .) || die "cannot build hack/webhook"
+  fi
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/kubewasm-bench-compare.XXXXXX")
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+
+  echo "bench-compare: $("$BIN/kube-apiserver" --version), $(nproc) CPUs ($(cpu_model)), N=$N per column, batches of $BATCH"
+  echo "bench-compare: load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  start_etcd bench-compare "$TMP" || exit 1
+  start_webhook
+  start_server
+  setup_policies
+
+  local rows=() r
+  rows=("none allow" "wasm allow" "vap allow" "webhook allow" "wasm deny" "vap deny" "webhook deny"
+    "wasm-mutating allow" "webhook-mutating allow")
+  [[ -n $MAP ]] && rows+=("map allow")
+  for r in "${rows[@]}"; do creates $r "$WARMUP" >/dev/null; done
+  local done_=0 n round=0 i k=${#rows[@]}
+  while ((done_ < N)); do
+    n=$((N - done_ < BATCH ? N - done_ : BATCH))
+    for ((i = 0; i < k; i++)); do
+      r=${rows[(i + round) % k]}
+      creates $r "$n" >>"$TMP/times.${r// /-}"
+    done
+    done_=$((done_ + n))
+    round=$((round + 1))
+  done
+  echo "bench-compare: load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+  echo
+  printf '%-26s %6s %9s %9s %9s %9s %13s\n' "ConfigMap create (ms)" n p50 p90 p99 mean "p50 over none"
+  local none_p50
+  none_p50=$(quantile "$TMP/times.none-allow" 0.5)
+  for r in "${rows[@]}"; do
+    stats "$r" "$TMP/times.${r// /-}" "$none_p50"
+  done
+  echo "(\"deny\" rows: rejected before storage, so they are compared with each other, not with none)"
+  echo
+  server_view
+  if [[ -n ${PROFILE:-} ]]; then profile "$PROFILE"; fi
+  echo
+  echo "command: N=$N BATCH=$BATCH hack/bench-compare.sh   (make bench-compare)"
+  printf 'bench-compare: p50 added ms: wasm=%.2f vap=%.2f webhook=%.2f\n' \
+    "$(added wasm-allow "$none_p50")" "$(added vap-allow "$none_p50")" "$(added webhook-allow "$none_p50")"
+}
+
+die() { echo "bench-compare: $*" >&2; exit 1; }
+log() { echo ">>> bench-compare: $*" >&2; }
+
+cpu_model() { awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo; }
+
+# The webhook server on a free port; its CA goes into the webhook configurations' caBundle.
+start_webhook() {
+  local port i
+  port=$(free_port)
+  WEBHOOK_URL=https://127.0.0.1:$port
+  setsid "$WEBHOOK" -listen "127.0.0.1:$port" -ca-file "$TMP/webhook-ca.crt" >"$TMP/webhook.log" 2>&1 &
+  WEBHOOK_PID=$!
+  for ((i = 0; i < 60; i++)); do
+    [[ -s $TMP/webhook-ca.crt ]] && curl -sf --cacert "$TMP/webhook-ca.crt" "$WEBHOOK_URL/healthz" -o /dev/null && return 0
+    kill -0 "$WEBHOOK_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  cat "$TMP/webhook.log" >&2
+  die "the webhook server did not start"
+}
+
+# hack/run.sh with this benchmark's configuration: the examples' authentication and
+# authorization modules (the admin token never reaches them) and hack/bench/admission.yaml.
+start_server() {
+  local cfg=$TMP/config port i flags
+  mkdir -p "$cfg" "$TMP/run"
+  sed "s#\.\./build/modules#$MODULES#" "$ROOT/examples/authentication.yaml" >"$cfg/authentication.yaml"
+  sed "s#\.\./build/modules#$MODULES#" "$ROOT/examples/authorization.yaml" >"$cfg/authorization.yaml"
+  sed "s#MODULES/#$MODULES/#" "$ROOT/hack/bench/admission.yaml" >"$cfg/admission.yaml"
+  flags="--profiling=true ${BENCH_APISERVER_FLAGS:-}"
+  port=$(free_port)
+  RUN_DIR=$TMP/run
+  env RUN_DIR="$RUN_DIR" PORT="$port" KUBEWASM_BIN="$BIN" ETCD_SERVERS="$ETCD_URL" EXAMPLES="$cfg" \
+    APISERVER_FLAGS="$flags" VERBOSITY=0 setsid "$ROOT/hack/run.sh" >"$TMP/run.log" 2>&1 &
+  RUN_PID=$!
+  for ((i = 0; i < 300; i++)); do
+    if [[ -f $RUN_DIR/ready ]]; then
+      URL=https://127.0.0.1:$port
+      TOKEN=$(cat "$RUN_DIR/admin-token")
+      return 0
+    fi
+    kill -0 "$RUN_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  tail -30 "$TMP/run.log" >&2
+  die "the API server did not start"
+}
+
+kubectl_() { "$BIN/kubectl" --kubeconfig "$RUN_DIR/admin.kubeconfig" "$@"; }
+
+# Namespaces, the ValidatingAdmissionPolicy, the webhook configurations and (when served) the
+# MutatingAdmissionPolicy; then waits until every column behaves as it should.
+setup_policies() {
+  kubectl_ apply -f "$ROOT/hack/bench/namespaces.yaml" >/dev/null
+  kubectl_ apply -f "$ROOT/hack/bench/vap.yaml" >/dev/null
+  sed -e "s#WEBHOOK_URL#$WEBHOOK_URL#" -e "s#CA_BUNDLE#$(base64 -w0 <"$TMP/webhook-ca.crt")#" \
+    "$ROOT/hack/bench/webhooks.yaml" | kubectl_ apply -f - >/dev/null
+  MAP=
+  if kubectl_ api-resources --api-group=admissionregistration.k8s.io -o name 2>/dev/null |
+    grep -qx 'mutatingadmissionpolicies.admissionregistration.k8s.io'; then
+    kubectl_ apply -f "$ROOT/hack/bench/map.yaml" >/dev/null
+    MAP=1
+  else
+    log "the server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy: no map column"
+  fi
+  write_bodies
+  # Policies take effect asynchronously (informers): wait until each column answers as expected.
+  local c
+  for c in wasm vap webhook; do
+    wait_until "$c rejects" expect "$c" deny 403 "not-allowed-value" || die "column $c does not reject"
+    expect "$c" allow 201 '"puzzle.ch/owner"' || die "column $c does not allow a valid create"
+  done
+  for c in wasm-mutating webhook-mutating ${MAP:+map}; do
+    wait_until "$c mutates" expect "$c" allow 201 '"magic-value":"foobar"' || die "column $c does not mutate"
+  done
+  expect none deny 201 '"not-allowed-value"' || die "column none rejects a create"
+  if expect none allow 201 '"magic-value"'; then die "column none mutates"; fi
+  if expect wasm allow 201 '"magic-value"'; then die "column wasm mutates"; fi
+}
+
+write_bodies() {
+  printf '%s' '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"bench-","annotations":{"puzzle.ch/owner":"bench"}},"data":{"greeting":"hello"}}' >"$TMP/allow.json"
+  printf '%s' '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"bench-","annotations":{"puzzle.ch/owner":"bench"}},"data":{"greeting":"hello","not-allowed-value":"x"}}' >"$TMP/deny.json"
+}
+
+# expect COLUMN BODY CODE TEXT: one create answers CODE with TEXT in the body.
+expect() {
+  local out code
+  out=$(curl -sS -A kubewasm-bench --cacert "$RUN_DIR/pki/ca.crt" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' --data-binary "@$TMP/$2.json" -w '\n%{http_code}' \
+    "$URL/api/v1/namespaces/bench-$1/configmaps") || return 1
+  code=${out##*$'\n'}
+  [[ $code == "$3" && $out == *"$4"* ]]
+}
+
+wait_until() {
+  local what=$1 i
+  shift
+  for ((i = 0; i < 60; i++)); do
+    "$@" && return 0
+    sleep 0.5
+  done
+  log "timed out waiting for: $what"
+  return 1
+}
+
+# creates COLUMN BODY COUNT: COUNT creates over one connection (after one uncounted create that
+# pays the TLS handshake); prints the seconds of each, and fails on an unexpected status.
+creates() {
+  local column=$1 body=$2 count=$3 want=201 i
+  [[ $body == deny ]] && want=403
+  local url=$URL/api/v1/namespaces/bench-$column/configmaps args=()
+  for ((i = 0; i <= count; i++)); do args+=(-o /dev/null "$url"); done
+  curl -sS -A kubewasm-bench --cacert "$RUN_DIR/pki/ca.crt" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' --data-binary "@$TMP/$body.json" \
+    -w '%{http_code} %{time_total}\n' "${args[@]}" |
+    awk -v what="$column $body" -v want="$want" '
+      $1 != want { print "bench-compare: " what ": HTTP " $1 " (want " want ")" > "/dev/stderr"; bad = 1 }
+      NR > 1 { print $2 } END { exit bad }'
+}
+
+# quantile FILE Q: the Q-quantile (nearest rank) of the seconds in FILE, in ms.
+quantile() {
+  sort -g "$1" | awk -v q="$2" '{ v[NR] = $1 } END { i = int(NR * q + 0.999999); if (i < 1) i = 1; printf "%.4f", v[i] * 1000 }'
+}
+
+stats() {
+  sort -g "$2" | awk -v name="$1" -v none="$3" '
+    function q(p,   i) { i = int(NR * p + 0.999999); if (i < 1) i = 1; return v[i] * 1000 }
+    { v[NR] = $1; s += $1 }
+    END {
+      added = (name ~ / allow$/ && name != "none allow") ? sprintf("%+.2f", q(0.5) - none) : ""
+      printf "%-26s %6d %9.2f %9.2f %9.2f %9.2f %13s\n", name, NR, q(0.5), q(0.9), q(0.99), s / NR * 1000, added
+    }'
+}
+
+added() { awk -v a="$(quantile "$TMP/times.$1" 0.5)" -v b="$2" 'BEGIN { printf "%.4f", a - b }'; }
+
+# The server's own accounting, from /metrics: time inside the kubewasm modules, the webhook
+# calls and the admission policies, and each admission plugin's time per request (all columns).
+server_view() {
+  curl -sS --cacert "$RUN_DIR/pki/ca.crt" -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$TMP/metrics"
+  echo "inside the server (mean per call, /metrics):"
+  awk '
+    function label(s, k,   re) { re = k "=\"[^\"]*\""; if (!match(s, re)) return ""; return substr(s, RSTART + length(k) + 2, RLENGTH - length(k) - 3) }
+    function add(key, is_sum) { if (is_sum) sum[key] += $NF; else cnt[key] += $NF }
+    /^apiserver_wasm_module_duration_seconds_(sum|count)\{/ {
+      add("wasm module " label($0, "module") " (" label($0, "outcome") ")", $0 ~ /_sum\{/) }
+    /^apiserver_admission_webhook_admission_duration_seconds_(sum|count)\{/ {
+      add("webhook " label($0, "name") " (" label($0, "type") ")", $0 ~ /_sum\{/) }
+    /^apiserver_validating_admission_policy_check_duration_seconds_(sum|count)\{/ {
+      add("vap " label($0, "policy") " (" label($0, "enforcement_action") ")", $0 ~ /_sum\{/) }
+    /^apiserver_mutating_admission_policy_check_duration_seconds_(sum|count)\{/ {
+      add("map " label($0, "policy"), $0 ~ /_sum\{/) }
+    /^apiserver_admission_controller_admission_duration_seconds_(sum|count)\{/ && /operation="CREATE"/ {
+      add("plugin " label($0, "name") " " label($0, "type") " (all creates)", $0 ~ /_sum\{/) }
+    END { for (k in cnt) if (cnt[k] > 0) printf "  %-58s %8d calls %9.1f us\n", k, cnt[k], sum[k] / cnt[k] * 1e6 }' \
+    "$TMP/metrics" | sort
+}
+
+# profile COLUMN: a CPU profile of the server while only COLUMN's allowed creates run.
+profile() {
+  local column=$1 secs=${PROFILE_SECONDS:-20} out=${PROFILE_OUT:-$ROOT/_output/bench-compare.$1.pprof} pid
+  echo
+  log "profiling the server for ${secs}s while creating in column $column"
+  curl -sS --cacert "$RUN_DIR/pki/ca.crt" -H "Authorization: Bearer $TOKEN" \
+    "$URL/debug/pprof/profile?seconds=$secs" -o "$out" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do creates "$column" allow 50 >/dev/null || true; done
+  wait "$pid" || die "the profile request failed"
+  echo "CPU profile of column $column: $out (go tool pprof -top $BIN/kube-apiserver $out)"
+}
+
+cleanup() {
+  local rc=$? i
+  trap - EXIT INT TERM
+  if [[ -n ${RUN_PID:-} ]]; then
+    kill -TERM "$RUN_PID" 2>/dev/null || true
+    for ((i = 0; i < 900; i++)); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
+  if [[ -n ${WEBHOOK_PID:-} ]]; then
+    kill -TERM "$WEBHOOK_PID" 2>/dev/null || true
+    wait "$WEBHOOK_PID" 2>/dev/null || true
+  fi
+  if [[ -n ${ETCD_PID:-} ]]; then
+    kill -TERM "$ETCD_PID" 2>/dev/null || true
+    wait "$ETCD_PID" 2>/dev/null || true
+  fi
+  if [[ -n ${KEEP:-} ]]; then echo "bench-compare: kept $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+
+main "$@"
