@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build kube-apiserver (cgo on, version-stamped), etcd and kubectl from the Kubernetes tree
-# prepared by hack/k8s-source.sh (and patched by hack/apply-patches.sh when it exists).
+# Build kube-apiserver (cgo on, version-stamped), etcd and kubectl (and, on request, kubeadm)
+# from the Kubernetes tree prepared by hack/k8s-source.sh (and patched by hack/apply-patches.sh
+# when it exists).
 #
-#   hack/build-apiserver.sh [kube-apiserver] [etcd] [kubectl]     default: all three
+#   hack/build-apiserver.sh [kube-apiserver] [etcd] [kubectl] [kubeadm]   default: the first three
 #
 # Environment:
 #   KUBEWASM_K8S_SRC   prepared tree        (default _output/kubernetes-src)
@@ -75,6 +76,9 @@ main() {
   # kubectl gets the release version only; the kubewasm commit, tree state and date go into
   # kube-apiserver alone, so that a kubewasm change relinks only the binary it affects.
   kubectl_ldflags="${ldflags[*]}"
+  # kubeadm is upstream's: it says the plain release (v1.37.2), since it compares its own version
+  # with the cluster's and a -kubewasm suffix would make it an older pre-release.
+  kubeadm_ldflags=${kubectl_ldflags//"$git_version"/"$BASE"}
   add_ldflag buildDate "$build_date"
   add_ldflag gitCommit "$git_commit"
   add_ldflag gitTreeState "$tree_state"
@@ -94,15 +98,17 @@ main() {
     case $t in
       kube-apiserver) pkg=./cmd/kube-apiserver ;;
       kubectl) pkg=./cmd/kubectl ;;
+      kubeadm) pkg=./cmd/kubeadm ;; # for make test-image (mk/image.mk)
       # etcd's server main package, at the version the Kubernetes go.mod pins
       # (go install go.etcd.io/etcd/server/v3@vX does not work: its go.mod has local replaces).
       etcd) pkg=go.etcd.io/etcd/server/v3 ;;
-      *) echo "unknown target $t (want kube-apiserver, etcd, kubectl)" >&2; exit 2 ;;
+      *) echo "unknown target $t (want kube-apiserver, etcd, kubectl, kubeadm)" >&2; exit 2 ;;
     esac
     echo ">>> build-apiserver: $t ($pkg, $git_version)" >&2
     case $t in
       kube-apiserver) flags="${ldflags[*]} $libflag" ;;
       kubectl) flags=$kubectl_ldflags ;;
+      kubeadm) flags=$kubeadm_ldflags ;;
       etcd) flags= ;; # etcd reports its own version
     esac
     strip="-s -w"
@@ -121,4 +127,6 @@ main() {
   done
 }
 
-main "$@"
+# exit on the same line: bash reads a script as it runs it, so a line after main would be read
+# from a file that may have been edited during the build.
+main "$@"; exit
