@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -263,7 +264,7 @@ func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admi
 		if err := checkDryRun(va, g.modules); err != nil {
 			return err
 		}
-		req, _, err := buildRequest(va, g.invocation, o)
+		req, _, err := buildRequest(va, g.invocation, p.serializer(o))
 		if err != nil {
 			return apierrors.NewInternalError(err)
 		}
@@ -285,7 +286,8 @@ func (p *Plugin) callMutating(ctx context.Context, g group, v *versionedAttribut
 	if err := checkDryRun(va, g.modules); err != nil {
 		return err
 	}
-	req, objJS, err := buildRequest(va, g.invocation, o)
+	ser := p.serializer(o)
+	req, objJS, err := buildRequest(va, g.invocation, ser)
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
@@ -294,7 +296,7 @@ func (p *Plugin) callMutating(ctx context.Context, g group, v *versionedAttribut
 	changed := false
 	err = decisionError(res)
 	if err == nil {
-		changed, err = applyPatch(va, o, objJS, res)
+		changed, err = applyPatch(va, o, ser, objJS, res)
 	}
 	p.annotateMutations(va, round, g, res, changed)
 	if changed {
@@ -329,10 +331,10 @@ func checkDryRun(va *admission.VersionedAttributes, mods []*module) error {
 // and encodes it. The object and old object are encoded with the scheme's
 // JSON serializer, as the mutating webhook dispatcher encodes the object it
 // patches; objJS is that encoding of the object, the document the library's
-// patch applies to.
-func buildRequest(va *admission.VersionedAttributes, inv *generic.WebhookInvocation, o admission.ObjectInterfaces) (req, objJS []byte, err error) {
+// patch applies to. ser is the Plugin's serializer for the request's
+// ObjectInterfaces.
+func buildRequest(va *admission.VersionedAttributes, inv *generic.WebhookInvocation, ser runtime.Serializer) (req, objJS []byte, err error) {
 	review := webhookrequest.CreateV1AdmissionReview(uuid.NewUUID(), va, inv)
-	ser := jsonserializer.NewSerializerWithOptions(jsonserializer.DefaultMetaFactory, o.GetObjectCreater(), o.GetObjectTyper(), jsonserializer.SerializerOptions{})
 	if obj := va.VersionedObject.Object(); obj != nil {
 		if objJS, err = runtime.Encode(ser, obj); err != nil {
 			return nil, nil, err
@@ -459,7 +461,7 @@ func decisionError(res *Result) error {
 // applyPatch applies the result's patch as the mutating webhook dispatcher
 // applies a webhook's JSONPatch: on the JSON of the versioned object, decoded
 // into a new object of the versioned kind, defaulted.
-func applyPatch(va *admission.VersionedAttributes, o admission.ObjectInterfaces, objJS []byte, res *Result) (bool, error) {
+func applyPatch(va *admission.VersionedAttributes, o admission.ObjectInterfaces, ser runtime.Serializer, objJS []byte, res *Result) (bool, error) {
 	raw := bytes.TrimSpace(res.Patch)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return false, nil
@@ -479,7 +481,6 @@ func applyPatch(va *admission.VersionedAttributes, o admission.ObjectInterfaces,
 	if err != nil {
 		return false, apierrors.NewInternalError(fmt.Errorf("kubewasm module %q: applying patch: %w", name, err))
 	}
-	ser := jsonserializer.NewSerializerWithOptions(jsonserializer.DefaultMetaFactory, o.GetObjectCreater(), o.GetObjectTyper(), jsonserializer.SerializerOptions{})
 	var newObj runtime.Object
 	if _, ok := va.VersionedObject.Object().(*unstructured.Unstructured); ok {
 		newObj = &unstructured.Unstructured{}
@@ -550,4 +551,51 @@ func (p *Plugin) annotatePatch(va *admission.VersionedAttributes, round, gi int,
 	if err := va.Attributes.AddAnnotationWithLevel(key, string(value), auditinternal.LevelRequest); err != nil {
 		klog.Warningf("Failed to set patch annotation %s for kubewasm modules %s", key, mutatorName(res))
 	}
+}
+
+// maxCachedSerializers bounds the serializer cache: the API server passes one
+// ObjectInterfaces per built-in scheme, but custom resources get their own,
+// recreated when their definition changes.
+const maxCachedSerializers = 64
+
+type serializerKey struct {
+	creater runtime.ObjectCreater
+	typer   runtime.ObjectTyper
+}
+
+// serializer returns the JSON serializer (as the webhook dispatchers build it)
+// for o's creater and typer, cached: building one marshals its options to
+// compute its identifier, which costs about as much as encoding a small
+// object, twice per mutating call.
+func (p *Plugin) serializer(o admission.ObjectInterfaces) runtime.Serializer {
+	creater, typer := o.GetObjectCreater(), o.GetObjectTyper()
+	if !isComparable(creater) || !isComparable(typer) {
+		return newSerializer(creater, typer)
+	}
+	key := serializerKey{creater, typer}
+	p.serializersMu.RLock()
+	ser, ok := p.serializers[key]
+	p.serializersMu.RUnlock()
+	if ok {
+		return ser
+	}
+	ser = newSerializer(creater, typer)
+	p.serializersMu.Lock()
+	if p.serializers == nil || len(p.serializers) >= maxCachedSerializers {
+		p.serializers = make(map[serializerKey]runtime.Serializer)
+	}
+	p.serializers[key] = ser
+	p.serializersMu.Unlock()
+	return ser
+}
+
+func newSerializer(creater runtime.ObjectCreater, typer runtime.ObjectTyper) runtime.Serializer {
+	return jsonserializer.NewSerializerWithOptions(jsonserializer.DefaultMetaFactory, creater, typer, jsonserializer.SerializerOptions{})
+}
+
+// isComparable reports whether v can be a map key (an interface holding, say, a
+// struct with a map field would panic there).
+func isComparable(v any) bool {
+	t := reflect.TypeOf(v)
+	return t != nil && t.Comparable()
 }

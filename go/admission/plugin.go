@@ -37,6 +37,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/admission"
 	genericadmissioninit "k8s.io/apiserver/pkg/admission/initializer"
@@ -109,6 +110,9 @@ type Plugin struct {
 
 	compilerOnce   sync.Once
 	filterCompiler cel.ConditionCompiler
+
+	serializersMu sync.RWMutex
+	serializers   map[serializerKey]runtime.Serializer
 }
 
 var (
