@@ -105,6 +105,23 @@ kubewasm_error *kubewasm_init(uint32_t kind,
                               kubewasm_handle **handle_out);
 
 /**
+ * Compiles the WebAssembly module at `wasm_path` ahead of time with the engine `kubewasm_init`
+ * uses and writes the result to `out_path` (NULL/0: next to the module, extension replaced by
+ * `.cwasm`), replacing an existing file atomically. `kubewasm_init` loads such a file (mmap)
+ * instead of compiling when it sits next to a configured module and is valid for that module,
+ * this library build and this CPU; otherwise it compiles as usual. Paths are bytes, not
+ * NUL-terminated. Errors: `KUBEWASM_ERROR_LOAD` when the module cannot be read or compiled or
+ * the output cannot be written.
+ *
+ * # Safety
+ * Buffers must be readable for their lengths.
+ */
+kubewasm_error *kubewasm_compile(const uint8_t *wasm_path,
+                                 uintptr_t wasm_path_len,
+                                 const uint8_t *out_path,
+                                 uintptr_t out_path_len);
+
+/**
  * Frees a handle. NULL is a no-op. No call may be using the handle.
  *
  * # Safety
@@ -113,8 +130,10 @@ kubewasm_error *kubewasm_init(uint32_t kind,
 void kubewasm_free(kubewasm_handle *handle);
 
 /**
- * Writes the configuration with defaults applied, as JSON `{"kind", "modules": [...]}`; a
- * module's position in `modules` is the id `kubewasm_admit` takes.
+ * Writes the configuration with defaults applied, as JSON `{"kind", "modules": [...],
+ * "logs": [...]}`; a module's position in `modules` is the id `kubewasm_admit` takes. `logs`
+ * holds load-time notes in the shape of a result's `logs` (a `.cwasm` loaded, or ignored and
+ * why) for the caller to log once.
  *
  * # Safety
  * `handle` must be live; `out` and `out_len` writable.

@@ -249,6 +249,38 @@ pub unsafe extern "C" fn kubewasm_init(
     })
 }
 
+/// Compiles the WebAssembly module at `wasm_path` ahead of time with the engine `kubewasm_init`
+/// uses and writes the result to `out_path` (NULL/0: next to the module, extension replaced by
+/// `.cwasm`), replacing an existing file atomically. `kubewasm_init` loads such a file (mmap)
+/// instead of compiling when it sits next to a configured module and is valid for that module,
+/// this library build and this CPU; otherwise it compiles as usual. Paths are bytes, not
+/// NUL-terminated. Errors: `KUBEWASM_ERROR_LOAD` when the module cannot be read or compiled or
+/// the output cannot be written.
+///
+/// # Safety
+/// Buffers must be readable for their lengths.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kubewasm_compile(
+    wasm_path: *const u8,
+    wasm_path_len: usize,
+    out_path: *const u8,
+    out_path_len: usize,
+) -> *mut kubewasm_error {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let wasm = unsafe { input(wasm_path, wasm_path_len, "wasm_path") }?;
+        // SAFETY: forwarded caller guarantees.
+        let out = unsafe { input(out_path, out_path_len, "out_path") }?;
+        if wasm.is_empty() {
+            return Err(Error::invalid_argument("wasm_path is empty"));
+        }
+        let out = (!out.is_empty()).then(|| Path::new(OsStr::from_bytes(out)));
+        crate::runtime::precompiled::compile_file(Path::new(OsStr::from_bytes(wasm)), out)
+            .map_err(|e| Error::new(ErrorCode::Load, e))?;
+        Ok(())
+    })
+}
+
 /// Frees a handle. NULL is a no-op. No call may be using the handle.
 ///
 /// # Safety
@@ -263,8 +295,10 @@ pub unsafe extern "C" fn kubewasm_free(handle: *mut kubewasm_handle) {
     }
 }
 
-/// Writes the configuration with defaults applied, as JSON `{"kind", "modules": [...]}`; a
-/// module's position in `modules` is the id `kubewasm_admit` takes.
+/// Writes the configuration with defaults applied, as JSON `{"kind", "modules": [...],
+/// "logs": [...]}`; a module's position in `modules` is the id `kubewasm_admit` takes. `logs`
+/// holds load-time notes in the shape of a result's `logs` (a `.cwasm` loaded, or ignored and
+/// why) for the caller to log once.
 ///
 /// # Safety
 /// `handle` must be live; `out` and `out_len` writable.

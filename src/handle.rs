@@ -124,13 +124,12 @@ impl Handle {
     /// configuration problems are reported at once; so are all load problems.
     pub fn new(kind: Kind, config: &[u8], base_dir: &Path) -> Result<Handle, Error> {
         let Config { kind, modules } = config::parse(kind, config, base_dir)?;
-        let modules_json =
-            serde_json::to_vec(&serde_json::json!({ "kind": kind, "modules": modules }))
-                .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         let mut loaded = Vec::with_capacity(modules.len());
         let mut problems = Vec::new();
-        for m in modules {
-            match load_module(kind, &m) {
+        // Load-time notes (a .cwasm used or ignored), returned in modules_json's "logs".
+        let mut logs: Vec<LogLine> = Vec::new();
+        for m in &modules {
+            match load_module(kind, m, &mut logs) {
                 Ok(l) => loaded.push(l),
                 Err(e) => problems.push(format!(
                     "modules[{}] \"{}\" ({}): {e}",
@@ -149,6 +148,10 @@ impl Handle {
             }
             return Err(Error::new(ErrorCode::Load, message));
         }
+        let modules_json = serde_json::to_vec(
+            &serde_json::json!({ "kind": kind, "modules": modules, "logs": logs }),
+        )
+        .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         Ok(Handle {
             kind,
             modules: loaded,
@@ -161,7 +164,9 @@ impl Handle {
         self.kind
     }
 
-    /// The configuration with defaults applied, as JSON: `{"kind": ..., "modules": [...]}`.
+    /// The configuration with defaults applied, as JSON: `{"kind": ..., "modules": [...],
+    /// "logs": [...]}`; `logs` are load-time notes for the caller to log (a `.cwasm` used or
+    /// ignored).
     pub fn modules_json(&self) -> &[u8] {
         &self.modules_json
     }
@@ -241,7 +246,11 @@ pub(crate) fn clean(redactor: &Redactor, text: String) -> String {
     truncate(redactor.apply(&text), MAX_MESSAGE)
 }
 
-fn load_module(kind: Kind, m: &ModuleConfig) -> Result<LoadedModule, String> {
+fn load_module(
+    kind: Kind,
+    m: &ModuleConfig,
+    logs: &mut Vec<LogLine>,
+) -> Result<LoadedModule, String> {
     let settings = match &m.settings {
         Some(v) => {
             Some(serde_json::to_vec(v).map_err(|e| format!("cannot serialise settings: {e}"))?)
@@ -251,6 +260,7 @@ fn load_module(kind: Kind, m: &ModuleConfig) -> Result<LoadedModule, String> {
     match m.module_type {
         ModuleType::Wasi => {
             let bytes = runtime::read_module(&m.module, m.sha256.as_deref())?;
+            logs.extend(bytes.notes(&m.name));
             let compiled = runtime::load(
                 &bytes,
                 m.memory_limit,
@@ -267,6 +277,7 @@ fn load_module(kind: Kind, m: &ModuleConfig) -> Result<LoadedModule, String> {
         }
         ModuleType::Kubewarden => {
             let bytes = runtime::read_module(&m.module, m.sha256.as_deref())?;
+            logs.extend(bytes.notes(&m.name));
             let (compiled, policy) = kubewarden::load(m, &bytes)?;
             Ok(LoadedModule {
                 config: m.clone(),

@@ -493,7 +493,7 @@ fn wapc_call(
 
 /// Loads a policy: reads its metadata, checks it against the configuration, compiles it, and
 /// validates its settings once.
-pub fn load(m: &ModuleConfig, bytes: &[u8]) -> Result<(Compiled, Policy), String> {
+pub fn load(m: &ModuleConfig, bytes: &runtime::ModuleFile) -> Result<(Compiled, Policy), String> {
     let metadata =
         match custom_section(bytes, METADATA_SECTION) {
             None => None,

@@ -2,16 +2,18 @@
 //! instance per call from an `InstancePre`, and per-call limits on time (epoch interruption),
 //! memory (a resource limiter) and output (a capped stdout).
 
+pub mod precompiled;
 pub mod wasi_p1;
+
+pub use precompiled::ModuleFile;
 
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Enabled, Engine, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker,
-    Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
 /// How often the epoch advances; a call overruns its time limit by at most about one tick.
@@ -210,38 +212,24 @@ pub struct CallFailure {
     pub protocol: Box<crate::protocol::State>,
 }
 
-/// Reads a module file and checks its digest when one is pinned.
-pub fn read_module(path: &Path, sha256: Option<&str>) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read module file {}: {e}", path.display()))?;
-    if let Some(expected) = sha256 {
-        let actual = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
-        if actual != expected {
-            return Err(format!(
-                "sha256 mismatch for {}: the file has {actual}, the configuration expects {expected}",
-                path.display()
-            ));
-        }
-    }
-    Ok(bytes)
+/// Reads a module file, checks its digest when one is pinned, and loads the valid `.cwasm`
+/// next to it, if any (see [`precompiled`]).
+pub fn read_module(path: &Path, sha256: Option<&str>) -> Result<ModuleFile, String> {
+    ModuleFile::read(engine()?, path, sha256)
 }
 
-/// Compiles a module, links it with the WASI host plus `add_protocol`'s imports, checks that it
-/// exports the functions in `required_exports`, and instantiates it once to check that it fits
-/// its limits.
+/// Compiles a module (or takes its precompiled form), links it with the WASI host plus
+/// `add_protocol`'s imports, checks that it exports the functions in `required_exports`, and
+/// instantiates it once to check that it fits its limits.
 pub fn load(
-    bytes: &[u8],
+    file: &ModuleFile,
     memory_limit: u64,
     clock: bool,
     required_exports: &[&str],
     add_protocol: impl FnOnce(&mut Linker<CallState>) -> wasmtime::Result<()>,
 ) -> Result<Compiled, String> {
     let engine = engine()?;
-    let module =
-        Module::new(engine, bytes).map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
+    let module = file.module(engine)?;
     for name in required_exports {
         match module.get_export(name) {
             Some(ExternType::Func(_)) => {}
