@@ -250,6 +250,8 @@ server_view() {
     function add(key, is_sum) { if (is_sum) sum[key] += $NF; else cnt[key] += $NF }
     /^apiserver_wasm_module_duration_seconds_(sum|count)\{/ {
       add("wasm module " label($0, "module") " (" label($0, "outcome") ")", $0 ~ /_sum\{/) }
+    /^apiserver_wasm_library_call_duration_seconds_(sum|count)\{/ {
+      add("wasm library call " label($0, "kind") " (cgo call as Go sees it)", $0 ~ /_sum\{/) }
     /^apiserver_admission_webhook_admission_duration_seconds_(sum|count)\{/ {
       add("webhook " label($0, "name") " (" label($0, "type") ")", $0 ~ /_sum\{/) }
     /^apiserver_validating_admission_policy_check_duration_seconds_(sum|count)\{/ {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -363,7 +364,9 @@ func (p *Plugin) invoke(ctx context.Context, phase binding.Phase, g group, req [
 		names[i] = m.config.Name
 	}
 	var res Result
+	start := time.Now()
 	err := p.admitter.Admit(phase, ids, req, binding.TimeoutFrom(ctx), func(out []byte) error {
+		metrics.ObserveCall(binding.KindAdmission, start)
 		return json.Unmarshal(out, &res)
 	})
 	if err != nil {

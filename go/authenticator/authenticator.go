@@ -142,7 +142,9 @@ func (a *Authenticator) Review(ctx context.Context, token string) (*authenticati
 	}
 	redact := redactor(token)
 	var res Result
+	start := time.Now()
 	err = a.reviewer.Authenticate(in, binding.TimeoutFrom(ctx), func(out []byte) error {
+		metrics.ObserveCall(binding.KindAuthentication, start)
 		return json.Unmarshal(out, &res)
 	})
 	if err != nil {

@@ -143,7 +143,9 @@ func (a *Authorizer) Review(ctx context.Context, sar *authorizationv1.SubjectAcc
 		return nil, fmt.Errorf("kubewasm: encoding SubjectAccessReview: %w", err)
 	}
 	var res Result
+	start := time.Now()
 	err = a.reviewer.Authorize(in, binding.TimeoutFrom(ctx), func(out []byte) error {
+		metrics.ObserveCall(binding.KindAuthorization, start)
 		return json.Unmarshal(out, &res)
 	})
 	if err != nil {

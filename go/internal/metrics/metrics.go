@@ -24,6 +24,15 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"kind", "module", "outcome"})
 
+	callDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Namespace:      "apiserver",
+		Subsystem:      "wasm",
+		Name:           "library_call_duration_seconds",
+		Help:           "Wall time of one call into the kubewasm library as the Go side sees it (the cgo call, the library's JSON work, every module it ran, and getting back onto a Go scheduler P), by kind. Compare with module_duration_seconds: the difference is the overhead outside the modules.",
+		Buckets:        []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30},
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"kind"})
+
 	callErrors = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace:      "apiserver",
 		Subsystem:      "wasm",
@@ -38,7 +47,7 @@ var (
 // Register registers the metrics (once).
 func Register() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(moduleDuration, callErrors)
+		legacyregistry.MustRegister(moduleDuration, callDuration, callErrors)
 	})
 }
 
@@ -47,6 +56,12 @@ func ObserveOutcomes(kind binding.Kind, outcomes []binding.Outcome) {
 	for _, o := range outcomes {
 		moduleDuration.WithLabelValues(kind.String(), o.Module, o.Outcome).Observe(time.Duration(o.DurationNanos).Seconds())
 	}
+}
+
+// ObserveCall records the wall time of one library call that started at
+// start.
+func ObserveCall(kind binding.Kind, start time.Time) {
+	callDuration.WithLabelValues(kind.String()).Observe(time.Since(start).Seconds())
 }
 
 // ObserveError records a library error.
