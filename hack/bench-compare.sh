@@ -240,28 +240,50 @@ stats() {
 
 added() { awk -v a="$(quantile "$TMP/times.$1" 0.5)" -v b="$2" 'BEGIN { printf "%.4f", a - b }'; }
 
-# The server's own accounting, from /metrics: time inside the kubewasm modules, the webhook
-# calls and the admission policies, and each admission plugin's time per request (all columns).
+# The server's own accounting, from /metrics: for each policy column, COUNT more creates in that
+# column alone, and the mean per create of what the server recorded meanwhile (the difference
+# of two scrapes): the admission plugins' time, the kubewasm library calls as Go sees them, the
+# modules' own time, the webhook calls, the policies' checks.
 server_view() {
-  curl -sS --cacert "$RUN_DIR/pki/ca.crt" -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$TMP/metrics"
-  echo "inside the server (mean per call, /metrics):"
-  awk '
+  local count=${VIEW_N:-200} c
+  echo "inside the server: mean per create over $count more creates per column (difference of two /metrics scrapes)"
+  for c in wasm vap webhook wasm-mutating webhook-mutating ${MAP:+map}; do
+    scrape "$TMP/metrics.before"
+    creates "$c" allow "$count" >/dev/null
+    scrape "$TMP/metrics.after"
+    echo "  $c:"
+    metric_means "$TMP/metrics.before" "$TMP/metrics.after" "$count"
+  done
+}
+
+scrape() { curl -sS --cacert "$RUN_DIR/pki/ca.crt" -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$1"; }
+
+# metric_means BEFORE AFTER CREATES: per series of interest, (sum after - sum before) / CREATES
+# in µs, and the number of observations per create.
+metric_means() {
+  awk -v creates="$3" '
     function label(s, k,   re) { re = k "=\"[^\"]*\""; if (!match(s, re)) return ""; return substr(s, RSTART + length(k) + 2, RLENGTH - length(k) - 3) }
-    function add(key, is_sum) { if (is_sum) sum[key] += $NF; else cnt[key] += $NF }
-    /^apiserver_wasm_module_duration_seconds_(sum|count)\{/ {
-      add("wasm module " label($0, "module") " (" label($0, "outcome") ")", $0 ~ /_sum\{/) }
-    /^apiserver_wasm_library_call_duration_seconds_(sum|count)\{/ {
-      add("wasm library call " label($0, "kind") " (cgo call as Go sees it)", $0 ~ /_sum\{/) }
-    /^apiserver_admission_webhook_admission_duration_seconds_(sum|count)\{/ {
-      add("webhook " label($0, "name") " (" label($0, "type") ")", $0 ~ /_sum\{/) }
-    /^apiserver_validating_admission_policy_check_duration_seconds_(sum|count)\{/ {
-      add("vap " label($0, "policy") " (" label($0, "enforcement_action") ")", $0 ~ /_sum\{/) }
-    /^apiserver_mutating_admission_policy_check_duration_seconds_(sum|count)\{/ {
-      add("map " label($0, "policy"), $0 ~ /_sum\{/) }
-    /^apiserver_admission_controller_admission_duration_seconds_(sum|count)\{/ && /operation="CREATE"/ {
-      add("plugin " label($0, "name") " " label($0, "type") " (all creates)", $0 ~ /_sum\{/) }
-    END { for (k in cnt) if (cnt[k] > 0) printf "  %-58s %8d calls %9.1f us\n", k, cnt[k], sum[k] / cnt[k] * 1e6 }' \
-    "$TMP/metrics" | sort
+    function key() {
+      if ($0 ~ /^apiserver_wasm_module_duration_seconds_/) return "wasm module " label($0, "module") " (" label($0, "outcome") ")"
+      if ($0 ~ /^apiserver_wasm_library_call_duration_seconds_/) return "wasm library call, " label($0, "kind") " (cgo call as Go sees it)"
+      if ($0 ~ /^apiserver_admission_webhook_admission_duration_seconds_/) return "webhook " label($0, "name") " (" label($0, "type") ", as the server sees it)"
+      if ($0 ~ /^apiserver_validating_admission_policy_check_duration_seconds_/) return "ValidatingAdmissionPolicy " label($0, "policy") " check"
+      if ($0 ~ /^apiserver_mutating_admission_policy_check_duration_seconds_/) return "MutatingAdmissionPolicy " label($0, "policy") " check"
+      if ($0 ~ /^apiserver_admission_controller_admission_duration_seconds_/ && $0 ~ /operation="CREATE"/ &&
+        label($0, "name") ~ /^(WASM|ValidatingAdmissionPolicy|MutatingAdmissionPolicy|ValidatingAdmissionWebhook|MutatingAdmissionWebhook)$/)
+        return "plugin " label($0, "name") " (" label($0, "type") ")"
+      if ($0 ~ /^apiserver_admission_step_admission_duration_seconds_/ && $0 ~ /operation="CREATE"/) return "step " label($0, "type") " (all plugins)"
+      return ""
+    }
+    /^[a-z_]+_(sum|count)\{/ {
+      k = key(); if (k == "") next
+      sign = (FILENAME == ARGV[1]) ? -1 : 1
+      if ($1 ~ /_sum\{/) sum[k] += sign * $NF; else cnt[k] += sign * $NF
+    }
+    END {
+      for (k in cnt) if (cnt[k] > 0 && sum[k] > 0)
+        printf "    %-62s %6.2f per create %9.1f us per create\n", k, cnt[k] / creates, sum[k] / creates * 1e6
+    }' "$1" "$2" | sort
 }
 
 # profile COLUMN: a CPU profile of the server while only COLUMN's allowed creates run.
