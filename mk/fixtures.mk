@@ -19,7 +19,7 @@ FIXTURES := \
 	magic-authenticator magic-authorizer magic-mutator magic-validator \
 	json-patch-mutator settings-authenticator settings-admitter \
 	hostile-loop hostile-memory hostile-trap hostile-garbage hostile-output \
-	hostile-exit hostile-stack
+	hostile-exit hostile-stack hostile-answer
 FIXTURES_WASM := $(addprefix $(FIXTURES_OUT_DIR)/,$(addsuffix .wasm,$(FIXTURES)))
 
 # Everything that can change a module: sources and manifests of the workspace, except the

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Kind;
 use crate::error::Error;
-use crate::handle::{Deadline, Handle, Report, check_input, clean};
+use crate::handle::{Deadline, Handle, Report, check_input, clean, failed};
+use crate::limits::MAX_USER_INFO;
 use crate::log::{Level, Redactor};
 
 #[derive(Deserialize)]
@@ -95,14 +96,16 @@ impl Handle {
         for m in &self.modules {
             let name = &m.config.name;
             let (answer, took) = self.call_wasi(m, token_review, deadline, &redactor, &mut report);
-            let status = answer.and_then(|response| match response {
-                None => Ok(TokenReviewStatus::default()),
-                Some(v) => serde_json::from_value::<TokenReviewOut>(v)
-                    .map(|r| r.status.unwrap_or_default())
-                    .map_err(|e| format!("malformed TokenReview in the response: {e}")),
-            });
+            let status = answer
+                .and_then(|response| match response {
+                    None => Ok(TokenReviewStatus::default()),
+                    Some(v) => serde_json::from_value::<TokenReviewOut>(v)
+                        .map(|r| r.status.unwrap_or_default())
+                        .map_err(|e| format!("malformed TokenReview in the response: {e}")),
+                })
+                .and_then(|status| check_user(status, &redactor));
             match status {
-                Err(e) => report.outcome(name, "error", took, Some(clean(&redactor, e))),
+                Err(e) => report.outcome(name, failed(&e), took, Some(clean(&redactor, e))),
                 Ok(mut status) if status.authenticated == Some(true) => {
                     report.outcome(name, "authenticated", took, None);
                     status.error = None;
@@ -134,4 +137,29 @@ impl Handle {
             report,
         })
     }
+}
+
+/// Checks the user an authenticating module returned: at most [`MAX_USER_INFO`] bytes
+/// (serialised; the API server caches it per token) and never the token itself, which would then
+/// reach audit logs and the caller.
+fn check_user(status: TokenReviewStatus, redactor: &Redactor) -> Result<TokenReviewStatus, String> {
+    let Some(user) = status
+        .user
+        .as_ref()
+        .filter(|_| status.authenticated == Some(true))
+    else {
+        return Ok(status);
+    };
+    let json =
+        serde_json::to_string(user).map_err(|e| format!("cannot serialise the user: {e}"))?;
+    if json.len() > MAX_USER_INFO {
+        return Err(format!(
+            "the user in the response is {} bytes, more than the {MAX_USER_INFO} allowed",
+            json.len()
+        ));
+    }
+    if redactor.finds_secret(&json) {
+        return Err("the user in the response contains the bearer token".into());
+    }
+    Ok(status)
 }

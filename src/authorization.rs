@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{FailurePolicy, Kind};
 use crate::error::Error;
-use crate::handle::{Deadline, Handle, Report, check_input};
+use crate::handle::{Deadline, Handle, Report, check_input, failed};
+use crate::limits::{MAX_MESSAGE, sanitize};
 use crate::log::Redactor;
 
 #[derive(Deserialize)]
@@ -89,7 +90,7 @@ impl Handle {
             });
             match status {
                 Err(e) => {
-                    report.outcome(name, "error", took, Some(e.clone()));
+                    report.outcome(name, failed(&e), took, Some(e.clone()));
                     let failure = format!("module \"{name}\" failed: {e}");
                     if m.config.failure_policy == FailurePolicy::Deny {
                         let status = SubjectAccessReviewStatus {
@@ -114,8 +115,11 @@ impl Handle {
                     let status = SubjectAccessReviewStatus {
                         allowed,
                         denied: !allowed,
-                        reason: s.reason.unwrap_or_default(),
-                        evaluation_error: s.evaluation_error.unwrap_or_default(),
+                        reason: sanitize(&s.reason.unwrap_or_default(), MAX_MESSAGE),
+                        evaluation_error: sanitize(
+                            &s.evaluation_error.unwrap_or_default(),
+                            MAX_MESSAGE,
+                        ),
                     };
                     return Ok(AuthorizationResult {
                         status,

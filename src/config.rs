@@ -33,6 +33,15 @@ impl Kind {
             _ => None,
         }
     }
+
+    /// The kind's name, as in configuration, logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Authentication => "authentication",
+            Kind::Authorization => "authorization",
+            Kind::Admission => "admission",
+        }
+    }
 }
 
 /// The protocol a module speaks.

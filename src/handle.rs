@@ -2,19 +2,23 @@
 //! its compiled modules. Safe to share between threads; every call gets fresh instances.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{self, Config, Kind, ModuleConfig, ModuleType};
-use crate::error::{Error, ErrorCode, truncate};
+use crate::error::{Error, ErrorCode};
+use crate::limits::{
+    MAX_DEBUG_LINE, MAX_IN_FLIGHT_ADMISSION, MAX_IN_FLIGHT_AUTHENTICATION,
+    MAX_IN_FLIGHT_AUTHORIZATION, sanitize,
+};
 use crate::log::{Level, LogLine, Redactor};
 use crate::protocol::{kubewarden, wasi};
 use crate::runtime::{self, Compiled};
 
-/// Longest module-provided text (error, stderr, message) passed on.
-pub(crate) const MAX_MESSAGE: usize = 4 << 10;
+pub(crate) use crate::limits::MAX_MESSAGE;
 
 /// A module loaded and ready to call.
 pub(crate) struct LoadedModule {
@@ -58,11 +62,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds a log line; its text is sanitised and cut (debug lines, which carry whole
+    /// exchanges, to [`MAX_DEBUG_LINE`], others to [`MAX_MESSAGE`]).
     pub(crate) fn log(&mut self, level: Level, module: &str, message: String) {
+        let max = if level == Level::Debug {
+            MAX_DEBUG_LINE
+        } else {
+            MAX_MESSAGE
+        };
         self.logs.push(LogLine {
             level,
             module: module.to_string(),
-            message,
+            message: sanitize(&message, max),
         });
     }
 
@@ -95,6 +106,11 @@ impl Deadline {
         Deadline((timeout_ns > 0).then(|| Instant::now() + Duration::from_nanos(timeout_ns)))
     }
 
+    /// The earlier of `at` and this deadline.
+    pub fn cut(&self, at: Instant) -> Instant {
+        self.0.map_or(at, |d| d.min(at))
+    }
+
     /// The time limit of the next call: the module's timeout, cut to the time left.
     pub fn limit(&self, module_timeout: Duration) -> Result<Duration, String> {
         match self.0 {
@@ -104,6 +120,60 @@ impl Deadline {
                 _ => Err("the request's deadline passed before the module was called".into()),
             },
         }
+    }
+}
+
+/// Module calls in flight per access step (see [`crate::limits::MAX_IN_FLIGHT_AUTHENTICATION`]).
+static IN_FLIGHT: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
+
+fn share(kind: Kind) -> (&'static AtomicUsize, usize) {
+    match kind {
+        Kind::Authentication => (&IN_FLIGHT[0], MAX_IN_FLIGHT_AUTHENTICATION),
+        Kind::Authorization => (&IN_FLIGHT[1], MAX_IN_FLIGHT_AUTHORIZATION),
+        Kind::Admission => (&IN_FLIGHT[2], MAX_IN_FLIGHT_ADMISSION),
+    }
+}
+
+/// The outcome of a module call refused because its step's share of instances is in use.
+pub(crate) const OVERLOADED: &str = "overloaded";
+
+/// A slot in a step's share of module calls; released when dropped.
+pub(crate) struct Slot(&'static AtomicUsize);
+
+impl Slot {
+    /// Takes a slot of `kind`'s share, or fails at once (never waits) when all are in use.
+    pub(crate) fn take(kind: Kind) -> Result<Slot, String> {
+        let (count, max) = share(kind);
+        let taken = count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        });
+        match taken {
+            Ok(_) => Ok(Slot(count)),
+            Err(_) => Err(format!(
+                "{OVERLOADED}: {max} {} module calls are in flight already",
+                kind.name()
+            )),
+        }
+    }
+}
+
+/// Module calls of `kind` in flight now, across the process.
+pub fn calls_in_flight(kind: Kind) -> usize {
+    share(kind).0.load(Ordering::Acquire)
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The outcome to record for a failed call: `overloaded` when its step's share was full.
+pub(crate) fn failed(error: &str) -> &'static str {
+    if error.starts_with(OVERLOADED) {
+        OVERLOADED
+    } else {
+        "error"
     }
 }
 
@@ -196,6 +266,10 @@ impl Handle {
             Ok(t) => t,
             Err(e) => return (Err(e), Duration::ZERO),
         };
+        let _slot = match Slot::take(self.kind) {
+            Ok(slot) => slot,
+            Err(e) => return (Err(e), Duration::ZERO),
+        };
         let stdin = wasi::envelope(request, m.settings.as_deref());
         if m.config.debug {
             report.log(
@@ -241,9 +315,10 @@ impl Handle {
     }
 }
 
-/// Redacts and truncates module-provided text.
+/// Redacts module-provided text, replaces its control characters and cuts it to
+/// [`MAX_MESSAGE`].
 pub(crate) fn clean(redactor: &Redactor, text: String) -> String {
-    truncate(redactor.apply(&text), MAX_MESSAGE)
+    sanitize(&redactor.apply(&text), MAX_MESSAGE)
 }
 
 fn load_module(

@@ -53,6 +53,11 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// Whether `text` contains a secret.
+    pub fn finds_secret(&self, text: &str) -> bool {
+        self.secrets.iter().any(|s| text.contains(s.as_str()))
+    }
+
     /// Returns `text` with every secret replaced by [`REDACTED`].
     pub fn apply(&self, text: &str) -> String {
         let mut out = text.to_string();

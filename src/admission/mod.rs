@@ -9,14 +9,18 @@ pub mod patch;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{FailurePolicy, Kind, ModuleType};
 use crate::error::Error;
-use crate::handle::{Deadline, Handle, LoadedModule, Report, check_input, clean};
+use crate::handle::{Deadline, Handle, LoadedModule, Report, Slot, check_input, clean, failed};
+use crate::limits::{
+    MAX_AUDIT_ANNOTATIONS, MAX_AUDIT_KEY, MAX_AUDIT_VALUE, MAX_MESSAGE, MAX_OBJECT_BYTES,
+    MAX_WARNING, MAX_WARNINGS, json_size_within, sanitize,
+};
 use crate::log::{Level, Redactor};
 use crate::protocol::kubewarden;
 
@@ -123,12 +127,19 @@ impl Request<'_> {
         self.value().get("object").unwrap_or(&Value::Null)
     }
 
-    /// Replaces the object and re-serialises the request.
-    fn set_object(&mut self, object: Value) {
+    /// Replaces the object and re-serialises the request; fails when the object is larger than
+    /// [`MAX_OBJECT_BYTES`], leaving the request as it was.
+    fn set_object(&mut self, object: Value) -> Result<(), String> {
+        let size = json_size_within(&object, MAX_OBJECT_BYTES).ok_or_else(|| {
+            format!("the mutated object is larger than the {MAX_OBJECT_BYTES} bytes allowed")
+        })?;
         self.value();
         let value = self.value.get_mut().expect("initialised above");
         value["object"] = object;
-        self.bytes = Cow::Owned(serde_json::to_vec(value).expect("a JSON value serialises"));
+        let mut bytes = Vec::with_capacity(self.bytes.len() + size);
+        serde_json::to_writer(&mut bytes, value).expect("a JSON value serialises");
+        self.bytes = Cow::Owned(bytes);
+        Ok(())
     }
 }
 
@@ -205,7 +216,9 @@ impl Handle {
                         );
                         continue;
                     }
-                    result.report.outcome(&name, "error", took, Some(e.clone()));
+                    result
+                        .report
+                        .outcome(&name, failed(&e), took, Some(e.clone()));
                     result.allowed = false;
                     result.error = Some(format!("module \"{name}\" failed: {e}"));
                     result.module = Some(name);
@@ -234,17 +247,26 @@ impl Handle {
             }
             match verdict.mutation {
                 Some(mutation) => {
-                    let applied = mutation.apply(req.object().clone()).and_then(|new| {
-                        patch::check_identity(req.object(), &new)?;
-                        Ok(new)
-                    });
-                    match applied {
-                        Ok(new) => {
+                    // Applying the answer is the module's work done by the host: it gets the rest
+                    // of the module's time, and the bounds of `Mutation::apply`.
+                    let until =
+                        deadline.cut(Instant::now() + m.config.timeout.saturating_sub(took));
+                    let applied = mutation
+                        .apply(req.object().clone(), until)
+                        .and_then(|new| {
+                            patch::check_identity(req.object(), &new)?;
+                            Ok(new)
+                        })
+                        .and_then(|new| {
                             let changed = req.object() != &new;
                             if changed {
-                                req.set_object(new);
-                                mutated = true;
+                                req.set_object(new)?;
                             }
+                            Ok(changed)
+                        });
+                    match applied {
+                        Ok(changed) => {
+                            mutated |= changed;
                             result.report.outcome(
                                 &name,
                                 if changed { "mutated" } else { "allowed" },
@@ -299,14 +321,19 @@ impl Handle {
                     self.call_wasi(m, &review, deadline, &Redactor::default(), report);
                 (answer.and_then(|r| wasi_verdict(r, &req.uid)), took)
             }
-            ModuleType::Kubewarden => kubewarden::validate(m, req.value(), deadline, report),
+            ModuleType::Kubewarden => match Slot::take(Kind::Admission) {
+                Ok(_slot) => kubewarden::validate(m, req.value(), deadline, report),
+                Err(e) => (Err(e), Duration::ZERO),
+            },
         }
     }
 }
 
 /// Checks what a verdict may contain for this request: a patch only in the mutating phase, and
-/// only for a request with an object.
+/// only for a request with an object; at most [`MAX_WARNINGS`] warnings and
+/// [`MAX_AUDIT_ANNOTATIONS`] audit annotations. Texts are sanitised and cut to their caps.
 fn check_verdict(v: Verdict, phase: Phase, req: &Request) -> Result<Verdict, String> {
+    let v = bound_texts(v)?;
     if v.mutation.is_some() {
         if phase == Phase::Validating {
             return Err(
@@ -323,6 +350,40 @@ fn check_verdict(v: Verdict, phase: Phase, req: &Request) -> Result<Verdict, Str
                     .unwrap_or("unknown")
             ));
         }
+    }
+    Ok(v)
+}
+
+/// Applies the text bounds of [`crate::limits`] to a verdict.
+fn bound_texts(mut v: Verdict) -> Result<Verdict, String> {
+    if v.warnings.len() > MAX_WARNINGS {
+        return Err(format!(
+            "the module returned {} warnings, more than the {MAX_WARNINGS} allowed",
+            v.warnings.len()
+        ));
+    }
+    if v.audit_annotations.len() > MAX_AUDIT_ANNOTATIONS {
+        return Err(format!(
+            "the module returned {} audit annotations, more than the {MAX_AUDIT_ANNOTATIONS} allowed",
+            v.audit_annotations.len()
+        ));
+    }
+    if let Some(key) = v.audit_annotations.keys().find(|k| k.len() > MAX_AUDIT_KEY) {
+        return Err(format!(
+            "an audit annotation key is {} bytes long, more than the {MAX_AUDIT_KEY} allowed",
+            key.len()
+        ));
+    }
+    for w in &mut v.warnings {
+        *w = sanitize(w, MAX_WARNING);
+    }
+    v.audit_annotations = std::mem::take(&mut v.audit_annotations)
+        .into_iter()
+        .map(|(k, val)| (sanitize(&k, MAX_AUDIT_KEY), sanitize(&val, MAX_AUDIT_VALUE)))
+        .collect();
+    if let Some(status) = &mut v.status {
+        status.message = sanitize(&status.message, MAX_MESSAGE);
+        status.reason = sanitize(&status.reason, MAX_MESSAGE);
     }
     Ok(v)
 }

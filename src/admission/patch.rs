@@ -2,7 +2,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use std::time::Instant;
+
+use json_patch::PatchOperation;
 use serde_json::Value;
+
+use crate::limits::{
+    MAX_JSON_DEPTH, MAX_PATCH_COPY_BYTES, MAX_PATCH_OPERATIONS, json_depth, json_size_within,
+};
 
 /// A module's mutation of the request's object.
 #[derive(Debug)]
@@ -37,17 +44,77 @@ impl Mutation {
         }
     }
 
-    /// Applies the mutation to `object`, returning the mutated object.
-    pub fn apply(self, mut object: Value) -> Result<Value, String> {
+    /// Applies the mutation to `object`, returning the mutated object. The work is bounded: at
+    /// most [`MAX_PATCH_OPERATIONS`] operations, [`MAX_PATCH_COPY_BYTES`] copied by `copy`
+    /// operations in all, nesting no deeper than [`MAX_JSON_DEPTH`], and nothing after `deadline`
+    /// (the rest of the module's time). Going over a bound fails with a message naming it.
+    pub fn apply(self, mut object: Value, deadline: Instant) -> Result<Value, String> {
         match self {
-            Mutation::Full(new) => Ok(new),
+            Mutation::Full(new) => {
+                check_depth(json_depth(&new))?;
+                Ok(new)
+            }
             Mutation::JsonPatch(ops) => {
-                json_patch::patch(&mut object, &ops)
-                    .map_err(|e| format!("cannot apply the module's JSONPatch: {e}"))?;
+                if ops.0.len() > MAX_PATCH_OPERATIONS {
+                    return Err(format!(
+                        "the JSONPatch has {} operations, more than the {MAX_PATCH_OPERATIONS} allowed",
+                        ops.0.len()
+                    ));
+                }
+                let mut copied = 0usize;
+                for (i, op) in ops.0.iter().enumerate() {
+                    if Instant::now() > deadline {
+                        return Err(format!(
+                            "applying the JSONPatch took longer than the module's timeout (stopped at operation {i})"
+                        ));
+                    }
+                    bound_operation(&object, op, &mut copied)
+                        .map_err(|e| format!("JSONPatch operation {i}: {e}"))?;
+                    // The object is ours (a copy): no undo log is needed when an operation fails.
+                    json_patch::patch_unsafe(&mut object, std::slice::from_ref(op))
+                        .map_err(|e| format!("cannot apply the module's JSONPatch: {e}"))?;
+                }
                 Ok(object)
             }
         }
     }
+}
+
+fn check_depth(depth: usize) -> Result<(), String> {
+    if depth > MAX_JSON_DEPTH {
+        return Err(format!(
+            "the mutated object would nest {depth} levels deep, more than the {MAX_JSON_DEPTH} allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks, before it is applied, that one operation keeps the object within the nesting bound
+/// and the patch within its accumulated copy size.
+fn bound_operation(object: &Value, op: &PatchOperation, copied: &mut usize) -> Result<(), String> {
+    let (path, value) = match op {
+        PatchOperation::Add(o) => (&o.path, Some(&o.value)),
+        PatchOperation::Replace(o) => (&o.path, Some(&o.value)),
+        PatchOperation::Move(o) => (&o.path, object.pointer(o.from.as_str())),
+        PatchOperation::Copy(o) => {
+            let from = object.pointer(o.from.as_str());
+            if let Some(v) = from {
+                let budget = MAX_PATCH_COPY_BYTES - *copied;
+                let size = json_size_within(v, budget).ok_or_else(|| {
+                    format!(
+                        "the copy operations copy more than {MAX_PATCH_COPY_BYTES} bytes in all (the accumulated copy size limit)"
+                    )
+                })?;
+                *copied += size;
+            }
+            (&o.path, from)
+        }
+        PatchOperation::Remove(_) | PatchOperation::Test(_) => return Ok(()),
+    };
+    // The operation puts `value` at `path`: the new nesting there is the path's length plus the
+    // value's own depth.
+    let depth = path.count() + value.map_or(0, json_depth);
+    check_depth(depth)
 }
 
 /// A mutation may not change what the object is: its apiVersion, kind, name or namespace.
@@ -72,6 +139,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn later() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(10)
+    }
+
     fn b64(v: &Value) -> String {
         STANDARD.encode(serde_json::to_vec(v).unwrap())
     }
@@ -81,13 +152,85 @@ mod tests {
         let obj = json!({"kind":"ConfigMap","data":{"a":"1"}});
         let full =
             Mutation::decode("Full", &b64(&json!({"kind":"ConfigMap","data":{"a":"2"}}))).unwrap();
-        assert_eq!(full.apply(obj.clone()).unwrap()["data"]["a"], "2");
+        assert_eq!(full.apply(obj.clone(), later()).unwrap()["data"]["a"], "2");
         let ops = json!([{"op":"add","path":"/data/b","value":"x"}]);
         let jp = Mutation::decode("JSONPatch", &b64(&ops)).unwrap();
-        assert_eq!(jp.apply(obj.clone()).unwrap()["data"]["b"], "x");
+        assert_eq!(jp.apply(obj.clone(), later()).unwrap()["data"]["b"], "x");
         let bad =
             Mutation::decode("JSONPatch", &b64(&json!([{"op":"remove","path":"/nope"}]))).unwrap();
-        assert!(bad.apply(obj).unwrap_err().contains("cannot apply"));
+        assert!(
+            bad.apply(obj, later())
+                .unwrap_err()
+                .contains("cannot apply")
+        );
+    }
+
+    fn json_patch(ops: Value) -> Mutation {
+        Mutation::JsonPatch(serde_json::from_value(ops).unwrap())
+    }
+
+    /// The answer of the reliability issue: a 1 KiB string, then copies that double it each time.
+    fn doubling_copies(n: usize) -> Value {
+        let mut ops = vec![json!({"op":"add","path":"/data/k0","value":"x".repeat(1024)})];
+        for i in 1..=n {
+            ops.push(json!({"op":"copy","from":"/data","path":format!("/data/k{i}")}));
+        }
+        Value::Array(ops)
+    }
+
+    #[test]
+    fn host_work_is_bounded() {
+        let obj = json!({"kind":"ConfigMap","data":{}});
+        let deep = (0..MAX_JSON_DEPTH).fold(json!(1), |v, _| json!([v]));
+        let cases: Vec<(&str, Mutation, &str)> = vec![
+            (
+                "doubling copies",
+                json_patch(doubling_copies(20)),
+                "accumulated copy size limit",
+            ),
+            (
+                "too many operations",
+                json_patch(Value::Array(
+                    (0..=MAX_PATCH_OPERATIONS)
+                        .map(|_| json!({"op":"test","path":"/kind","value":"ConfigMap"}))
+                        .collect(),
+                )),
+                "more than the 10000 allowed",
+            ),
+            (
+                "an add nesting too deep",
+                json_patch(json!([{"op":"add","path":"/data/deep","value":deep}])),
+                "levels deep",
+            ),
+            (
+                "a Full object nesting too deep",
+                Mutation::Full(json!({"kind":"ConfigMap","data":{"deep":deep}})),
+                "levels deep",
+            ),
+            (
+                "copies nesting deeper and deeper",
+                json_patch(Value::Array(
+                    (0..200)
+                        .map(|_| json!({"op":"copy","from":"/data","path":"/data/d"}))
+                        .collect(),
+                )),
+                "levels deep",
+            ),
+        ];
+        for (name, mutation, want) in cases {
+            let err = mutation.apply(obj.clone(), later()).unwrap_err();
+            assert!(err.contains(want), "{name}: {err}");
+        }
+        // Below the bounds the same shapes apply.
+        let ok = json_patch(doubling_copies(10))
+            .apply(obj.clone(), later())
+            .unwrap();
+        assert_eq!(ok["data"].as_object().unwrap().len(), 11);
+        // Past the deadline nothing is applied.
+        let err = json_patch(doubling_copies(1))
+            .apply(obj, Instant::now() - std::time::Duration::from_millis(1))
+            .unwrap_err();
+        assert!(err.contains("longer than the module's timeout"), "{err}");
     }
 
     #[test]

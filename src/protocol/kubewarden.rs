@@ -21,14 +21,13 @@ use wasmtime::{Caller, Extern, Linker};
 
 use crate::admission::{Mutation, Status, Verdict};
 use crate::config::ModuleConfig;
-use crate::handle::{Deadline, LoadedModule, MAX_MESSAGE, Report};
+use crate::handle::{Deadline, LoadedModule, Report};
+use crate::limits::{BoundExceeded, MAX_HOST_CALL_ANSWERS, MAX_LOG_LINES, MAX_MESSAGE, sanitize};
 use crate::log::{Level, Redactor};
 use crate::runtime::{self, CallState, Compiled, exit_zero_is_success, wasi_p1::OutputTooLarge};
 
 /// The custom section `kwctl annotate` writes.
 pub const METADATA_SECTION: &str = "io.kubewarden.metadata";
-/// Most log lines one call may emit; later ones are counted, not kept.
-const MAX_LOG_LINES: usize = 100;
 
 /// The waPC exchange of one call.
 #[derive(Debug, Default)]
@@ -42,13 +41,14 @@ pub struct WapcState {
     /// Log lines the policy emitted through `kubewarden/tracing/log` or `__console_log`.
     pub logs: Vec<(Level, String)>,
     dropped_logs: usize,
+    /// Bytes of host-call answers appended to stdin so far (Kubewarden's WASI mode).
+    host_answer_bytes: usize,
 }
 
 impl WapcState {
     fn log(&mut self, level: Level, message: String) {
         if self.logs.len() < MAX_LOG_LINES {
-            self.logs
-                .push((level, crate::error::truncate(message, MAX_MESSAGE)));
+            self.logs.push((level, sanitize(&message, MAX_MESSAGE)));
         } else {
             self.dropped_logs += 1;
         }
@@ -371,7 +371,14 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                 Ok(response) => (response, 0),
                 Err(error) => (error, 1),
             };
-            c.data_mut().stdin.extend_from_slice(&bytes);
+            let state = c.data_mut();
+            state.protocol.wapc.host_answer_bytes += bytes.len();
+            if state.protocol.wapc.host_answer_bytes > MAX_HOST_CALL_ANSWERS {
+                return Err(wasmtime::Error::new(BoundExceeded(format!(
+                    "the policy's host calls got more than {MAX_HOST_CALL_ANSWERS} bytes of answers in one call"
+                ))));
+            }
+            state.stdin.extend_from_slice(&bytes);
             Ok(code)
         },
     )?;
@@ -433,7 +440,7 @@ fn wasi_call(
                     .lines()
                     .filter(|l| !l.trim().is_empty())
                     .take(MAX_LOG_LINES)
-                    .map(|l| (Level::Info, l.to_string())),
+                    .map(|l| (Level::Info, sanitize(l, MAX_MESSAGE))),
             );
             (Ok(out.stdout), logs, out.duration)
         }
@@ -678,6 +685,35 @@ mod tests {
         );
         assert_eq!(custom_section(&wasm, "other"), None);
         assert_eq!(custom_section(b"garbage", METADATA_SECTION), None);
+    }
+
+    /// A WASI-mode policy calling a refused capability in a loop: the answers appended to its
+    /// stdin stop at their bound, and the call fails naming it.
+    #[test]
+    fn host_call_answers_are_bounded() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "host" "call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+                (memory (export "memory") 1)
+                (data (i32.const 0) "kubewardenoci")
+                (func (export "_start")
+                  (loop $again
+                    (drop (call $call (i32.const 0) (i32.const 10) (i32.const 10) (i32.const 3)
+                                      (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0)))
+                    (br $again))))"#,
+        )
+        .unwrap();
+        let path =
+            std::env::temp_dir().join(format!("kubewasm-host-calls-{}.wasm", std::process::id()));
+        std::fs::write(&path, wasm).unwrap();
+        let file = runtime::ModuleFile::read(runtime::engine().unwrap(), &path, None).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let compiled = runtime::load(&file, 64 << 20, true, &["_start"], add_wapc).unwrap();
+        let (answer, logs, took) = wasi_call(&compiled, "validate", b"{}", Duration::from_secs(10));
+        let err = answer.unwrap_err();
+        assert!(err.contains("bytes of answers in one call"), "{err}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        assert!(logs.len() <= MAX_LOG_LINES, "{}", logs.len());
     }
 
     #[test]

@@ -16,18 +16,8 @@ use wasmtime::{
     PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
-/// How often the epoch advances; a call overruns its time limit by at most about one tick.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
-/// Largest answer a module may write to stdout in one call.
-pub const MAX_OUTPUT: usize = 8 << 20;
-/// Largest request accepted from the caller.
-pub const MAX_INPUT: usize = 32 << 20;
-/// How much of a module's stderr is kept for error messages.
-pub const MAX_STDERR: usize = 16 << 10;
-/// Largest table a module may grow to.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
-/// Instances alive at once across the process (calls in flight); the pooling allocator's size.
-pub const MAX_INSTANCES: u32 = 1000;
+use crate::limits::MAX_TABLE_ELEMENTS;
+pub use crate::limits::{EPOCH_TICK, MAX_INPUT, MAX_INSTANCES, MAX_OUTPUT, MAX_STDERR};
 
 static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
 
@@ -333,6 +323,9 @@ fn describe(err: &wasmtime::Error, timeout: Duration) -> String {
         return e.to_string();
     }
     if let Some(e) = err.downcast_ref::<MemoryLimitExceeded>() {
+        return e.to_string();
+    }
+    if let Some(e) = err.downcast_ref::<crate::limits::BoundExceeded>() {
         return e.to_string();
     }
     format!("{err}")

@@ -10,6 +10,7 @@
 use wasmtime::{Caller, Extern, Linker, Memory, Module};
 
 use super::CallState;
+use crate::limits::{MAX_IOVECS, MAX_RANDOM_BYTES};
 
 /// The WASI preview 1 import module name.
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
@@ -80,8 +81,13 @@ fn write_bytes(mem: &mut [u8], at: u32, bytes: &[u8]) -> bool {
     }
 }
 
-/// Collects the (offset, length) pairs of an iovec array.
+/// Collects the (offset, length) pairs of an iovec array; `None` when the array lies outside
+/// memory or has more than [`MAX_IOVECS`] entries (the guest chooses the count: it must not
+/// choose the size of a host allocation).
 fn iovecs(mem: &[u8], iovs: u32, count: u32) -> Option<Vec<(usize, usize)>> {
+    if count > MAX_IOVECS {
+        return None;
+    }
     (0..count)
         .map(|i| {
             let base = iovs.checked_add(i.checked_mul(8)?)?;
@@ -164,6 +170,9 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             let Some(mem) = memory(&mut caller) else {
                 return Ok(errno::FAULT);
             };
+            if count > MAX_IOVECS {
+                return Ok(errno::INVAL);
+            }
             let (data, state) = mem.data_and_store_mut(&mut caller);
             let Some(vecs) = iovecs(data, iovs, count) else {
                 return Ok(errno::FAULT);
@@ -208,6 +217,9 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             let Some(mem) = memory(&mut caller) else {
                 return errno::FAULT;
             };
+            if count > MAX_IOVECS {
+                return errno::INVAL;
+            }
             let (data, state) = mem.data_and_store_mut(&mut caller);
             let Some(vecs) = iovecs(data, iovs, count) else {
                 return errno::FAULT;
@@ -302,6 +314,11 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         WASI_MODULE,
         "random_get",
         |mut caller: Caller<'_, CallState>, buf: u32, len: u32| -> i32 {
+            // The host fills the buffer byte by byte and epochs do not interrupt host calls: the
+            // guest may not choose how long this takes.
+            if len > MAX_RANDOM_BYTES {
+                return errno::INVAL;
+            }
             let Some(mem) = memory(&mut caller) else {
                 return errno::FAULT;
             };
