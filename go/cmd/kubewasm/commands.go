@@ -46,34 +46,35 @@ import (
 var namespaceLabels = map[string]string{}
 
 // check validates a configuration and loads its modules; it returns the
-// module names.
-func check(kindName, path string) ([]string, error) {
+// module names and the load-time notes (precompiled modules used or ignored).
+func check(kindName, path string) ([]string, []binding.LogLine, error) {
 	kind, err := binding.ParseKind(kindName)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h, err := binding.Init(kind, data, filepath.Dir(path))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer h.Close()
 	var mods struct {
 		Modules []struct {
 			Name string `json:"name"`
 		} `json:"modules"`
+		Logs []binding.LogLine `json:"logs"`
 	}
 	if err := h.Modules(func(out []byte) error { return json.Unmarshal(out, &mods) }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if kind == binding.KindAdmission {
 		// Also build the plugin: selectors are parsed on the Go side.
 		p, err := wasmadmission.NewFromFile(path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer p.Close()
 	}
@@ -81,7 +82,7 @@ func check(kindName, path string) ([]string, error) {
 	for _, m := range mods.Modules {
 		names = append(names, m.Name)
 	}
-	return names, nil
+	return names, mods.Logs, nil
 }
 
 // authenticate answers a TokenReview. The request's spec.audiences are both

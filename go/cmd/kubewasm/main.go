@@ -27,6 +27,15 @@ Usage:
       KIND is authentication, authorization or admission. Exit status 1 lists
       every problem found.
 
+  kubewasm compile [-o DIR] MODULE.wasm...
+      Compile modules ahead of time into MODULE.cwasm next to each (in DIR
+      with -o). When a valid MODULE.cwasm sits next to a configured
+      MODULE.wasm, kube-apiserver and "kubewasm check" map it instead of
+      compiling: start-up takes milliseconds instead of seconds. A .cwasm is
+      valid only for the module it was compiled from and for this build of
+      the library on this CPU; any other is ignored with a warning. Protect
+      .cwasm files like the .wasm files: they are executable code.
+
   kubewasm authenticate --config FILE [REQUEST]
       Read a TokenReview (JSON or YAML) from REQUEST or stdin, authenticate
       spec.token with the modules and print the TokenReview with its status
@@ -97,6 +106,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	case "check":
 		err = runCheck(args[1:], stdout, stderr)
+	case "compile":
+		err = runCompile(args[1:], stdout, stderr)
 	case "authenticate":
 		err = runRequest(args[0], args[1:], stdin, stdout, stderr, authenticate)
 	case "authorize":
@@ -135,7 +146,9 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 || *kind == "" {
 		return fmt.Errorf("%w: want --kind KIND and exactly one FILE", errUsage)
 	}
-	names, err := check(*kind, fs.Arg(0))
+	// The load-time notes are printed below; klog would repeat them.
+	setupLogging(false, stderr)
+	names, notes, err := check(*kind, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -144,6 +157,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, ": %s", strings.Join(names, ", "))
 	}
 	fmt.Fprintln(stdout)
+	printNotes(stdout, notes)
 	return nil
 }
 

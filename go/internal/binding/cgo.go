@@ -17,6 +17,8 @@ package binding
 #cgo LDFLAGS: -L${SRCDIR}/../../../target/release -l:libkubewasm.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 #cgo noescape kubewasm_init
 #cgo nocallback kubewasm_init
+#cgo noescape kubewasm_compile
+#cgo nocallback kubewasm_compile
 #cgo noescape kubewasm_modules
 #cgo nocallback kubewasm_modules
 #cgo noescape kubewasm_authenticate
@@ -84,6 +86,9 @@ type Handle struct {
 // Init parses and validates one configuration (YAML or JSON) of the given
 // kind and loads and compiles every module. baseDir resolves relative module
 // paths; empty means the current directory.
+// A valid precompiled module (.cwasm) next to a module is loaded instead of
+// compiling it; the load-time notes (.cwasm used, or ignored and why) are
+// logged with klog and available from InitLogs.
 func Init(kind Kind, config []byte, baseDir string) (*Handle, error) {
 	if err := checkABI(); err != nil {
 		return nil, err
@@ -98,6 +103,7 @@ func Init(kind Kind, config []byte, baseDir string) (*Handle, error) {
 	}
 	h := &Handle{ptr: ptr, kind: kind}
 	h.cleanup = runtime.AddCleanup(h, func(p *C.kubewasm_handle) { C.kubewasm_free(p) }, ptr)
+	logInitNotes(h)
 	return h, nil
 }
 
