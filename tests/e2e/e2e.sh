@@ -17,7 +17,9 @@
 #   hostile   hostile-loop as authenticator, authorizer (failurePolicy Deny, via a structured
 #             --authorization-config) and admission module on ConfigMaps in one namespace
 #             (admission configured by path:): each such call fails within its timeout
-#             while other requests keep being served; the admin never reaches the WASM
+#             while other requests keep being served; hostile-answer's doubling JSONPatch
+#             copies fail fast naming the bound, without the server's memory growing; the
+#             admin never reaches the WASM
 #             authorizer; the server stays healthy and stops cleanly
 #
 # Prints one line per assertion and a final line `N passed, M failed`; exits non-zero when an
@@ -470,7 +472,15 @@ modules:
   rules:
   - {operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
   namespaceSelector:
-    matchLabels: {kubernetes.io/metadata.name: hostile-ignore}
+    matchLabels: {kubernetes.io/metadata.name: hostile-ignore}- name: hostile-patch
+  module: $MODULES/hostile-answer.wasm
+  mutating: true
+  memoryLimit: 256Mi
+  settings: {attack: patch-copies}
+  rules:
+  - {operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
+  namespaceSelector:
+    matchLabels: {kubernetes.io/metadata.name: hostile-patch}
 EOF
   if ! start_server hostile "$dir" AUTHORIZATION_CONFIG="$dir/authorization-config.yaml"; then
     fail "hostile: the server starts" "$(tail -30 "$RUN_DIR/run.log")"
@@ -478,7 +488,7 @@ EOF
   fi
   pass "hostile: the server starts (structured --authorization-config, admission by path:) ($((SECONDS - START_SECONDS))s)"
   local ns
-  for ns in hostile hostile-ignore other; do
+  for ns in hostile hostile-ignore hostile-patch other; do
     req "$ADMIN" POST /api/v1/namespaces "$(namespace "$ns")"
     eq "admin creates namespace $ns: 201" "$CODE" 201
   done
@@ -532,6 +542,22 @@ EOF
   eq "a ConfigMap in another namespace: 201" "$CODE" 201
   between "a ConfigMap in another namespace: fast" "$TIME" 0 1
 
+  # A JSONPatch whose copies double the object 20 times (1 GiB if applied): a bounded failed
+  # call naming the bound, the server's peak memory barely moves, the next request is served.
+  local hwm_before hwm_after apiserver_pid
+  apiserver_pid=$(cat "$RUN_DIR/apiserver.pid")
+  hwm_before=$(awk '/^VmHWM/ { print $2 }' "/proc/$apiserver_pid/status")
+  req "$ADMIN" POST /api/v1/namespaces/hostile-patch/configmaps "$(configmap doubling)"
+  eq "doubling JSONPatch copies: 500 (failurePolicy Fail)" "$CODE" 500
+  between "doubling JSONPatch copies: fails fast" "$TIME" 0 5
+  has "doubling JSONPatch copies: names the module and the bound" "$BODY" \
+    'hostile-patch.*the accumulated copy size limit'
+  hwm_after=$(awk '/^VmHWM/ { print $2 }' "/proc/$apiserver_pid/status")
+  check "doubling JSONPatch copies: the server's peak resident memory grew by less than 256 MiB" \
+    test $((hwm_after - hwm_before)) -lt $((256 * 1024))
+  req "$ADMIN" POST /api/v1/namespaces/other/configmaps "$(configmap after-patch)"
+  eq "the next ConfigMap: 201" "$CODE" 201
+
   # Authentication: a token no module recognises reaches the looping module: 401 after 1s.
   req "unknown-token" GET /api/v1/namespaces/default/configmaps
   eq "looping authenticator, unknown token: 401" "$CODE" 401
@@ -577,7 +603,7 @@ main() {
   for b in kube-apiserver etcd kubectl; do
     [[ -x $BIN/$b ]] || { echo "e2e: $BIN/$b is missing: run 'make apiserver'" >&2; exit 2; }
   done
-  for m in magic-authenticator magic-authorizer magic-mutator magic-validator safe-annotations hostile-loop; do
+  for m in magic-authenticator magic-authorizer magic-mutator magic-validator safe-annotations hostile-loop hostile-answer; do
     [[ -f $MODULES/$m.wasm ]] || { echo "e2e: $MODULES/$m.wasm is missing: run 'make fixtures policies'" >&2; exit 2; }
   done
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/kubewasm-e2e.XXXXXX")

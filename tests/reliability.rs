@@ -1,0 +1,175 @@
+//! Rows of the reliability matrix (`reference/reliability.md` §6) that need a module written for
+//! the case: each test is named after its row. The modules are WebAssembly text assembled here
+//! (the `wat` crate), written to a temporary folder and loaded through the C ABI.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kubewasm::ffi::*;
+use kubewasm::limits::MAX_INPUT;
+use serde_json::{Value, json};
+
+/// Writes `wat` as `name.wasm` into a folder of this test process and returns its path.
+fn module(name: &str, wat: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kubewasm-reliability-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    path
+}
+
+/// Row 4: a module whose initial memory or tables exceed the limits, or that declares more
+/// memories or tables than an instance may have, fails at load naming the module.
+#[test]
+fn row04_oversized_or_too_many_memories_and_tables_fail_at_load() {
+    let cases = [
+        (
+            "initial-memory",
+            r#"(module (memory (export "memory") 2048) (func (export "authn")))"#,
+            "memory limit of 67108864 bytes exceeded",
+        ),
+        (
+            "two-memories",
+            r#"(module (memory 1) (memory 1) (func (export "authn")))"#,
+            "",
+        ),
+        (
+            "five-tables",
+            r#"(module (table 1 funcref) (table 1 funcref) (table 1 funcref) (table 1 funcref)
+                       (table 1 funcref) (func (export "authn")))"#,
+            "",
+        ),
+        (
+            "huge-table",
+            r#"(module (table 200000 funcref) (func (export "authn")))"#,
+            "",
+        ),
+    ];
+    for (name, wat, want) in cases {
+        let path = module(name, wat);
+        let config = format!(
+            "modules:\n- name: {name}\n  module: {}\n  memoryLimit: 64Mi\n",
+            path.display()
+        );
+        let err = match init(KUBEWASM_KIND_AUTHENTICATION, &config) {
+            Ok(_) => panic!("{name}: loaded"),
+            Err(e) => e,
+        };
+        assert_eq!(err.code, KUBEWASM_ERROR_LOAD, "{name}: {err:?}");
+        assert!(
+            err.message.contains(&format!("\"{name}\"")),
+            "{name}: {}",
+            err.message
+        );
+        assert!(err.message.contains(want), "{name}: {}", err.message);
+    }
+}
+
+/// A module that remembers, in a global and in its memory, that it was called, and answers
+/// "authenticated as leaked" when it finds either set.
+const REMEMBERS: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $called (mut i32) (i32.const 0))
+  (data (i32.const 64) "{\"response\":null}")
+  (data (i32.const 128) "{\"response\":{\"status\":{\"authenticated\":true,\"user\":{\"username\":\"leaked\"}}}}")
+  (func (export "authn")
+    (if (i32.or (global.get $called) (i32.load (i32.const 1024)))
+      (then (i32.store (i32.const 0) (i32.const 128)) (i32.store (i32.const 4) (i32.const 75)))
+      (else (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 17))))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (global.set $called (i32.const 1))
+    (i32.store (i32.const 1024) (i32.const 0x5ec7e7))))"#;
+
+/// Row 21: what one request leaves in a module's globals or memory, the next never sees (a
+/// fresh instance per call; the pooling allocator's reused slots are reset).
+#[test]
+fn row21_no_state_survives_between_requests() {
+    let path = module("remembers", REMEMBERS);
+    let h = init(
+        KUBEWASM_KIND_AUTHENTICATION,
+        &format!("modules:\n- module: {}\n", path.display()),
+    )
+    .unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    let r = h.authenticate(&token_review("t")).unwrap();
+                    assert_eq!(r["status"]["authenticated"], false, "{r}");
+                    assert_eq!(r["outcomes"][0]["outcome"], "unauthenticated", "{r}");
+                }
+            });
+        }
+    });
+}
+
+/// Row 23: a request above the input cap is refused before any module runs, with a clear
+/// error; a large request below it (10,000 labels) completes within the module's time.
+#[test]
+fn row23_input_at_the_limits() {
+    let h = init(
+        KUBEWASM_KIND_ADMISSION,
+        "modules:\n- module: magic-validator.wasm\n  timeout: 5s\n  rules:\n  - {operations: [CREATE], apiGroups: [\"\"], apiVersions: [v1], resources: [configmaps]}\n",
+    )
+    .unwrap();
+    let too_big = vec![b' '; MAX_INPUT + 1];
+    let err = h
+        .admit_raw(KUBEWASM_PHASE_VALIDATING, &[0], &too_big, 0)
+        .unwrap_err();
+    assert_eq!(err.code, KUBEWASM_ERROR_BAD_REQUEST, "{err:?}");
+    assert!(
+        err.message
+            .contains("more than the 33554432 bytes accepted"),
+        "{err:?}"
+    );
+
+    let mut request = configmap_request(json!({"a": "b"}));
+    let labels: serde_json::Map<String, Value> = (0..10_000)
+        .map(|i| (format!("label-{i}"), json!(format!("value-{i}"))))
+        .collect();
+    request["object"]["metadata"]["labels"] = Value::Object(labels);
+    let started = Instant::now();
+    let r = h.admit(KUBEWASM_PHASE_VALIDATING, &[0], &request).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(r["outcomes"][0]["outcome"], "allowed", "{r}");
+}
+
+/// Row 26: a fault in host code is not swallowed by wasmtime's signal handlers: with the engine
+/// running (handlers installed, a module called on this thread), a deliberate segfault in Rust
+/// still kills the process with SIGSEGV. The test runs itself again as a child process.
+#[test]
+fn row26_a_host_segfault_is_a_crash_not_a_silent_result() {
+    const CHILD: &str = "KUBEWASM_TEST_HOST_SEGFAULT";
+    if std::env::var_os(CHILD).is_some() {
+        let h = init(
+            KUBEWASM_KIND_AUTHENTICATION,
+            "modules:\n- module: magic-authenticator.wasm\n",
+        )
+        .unwrap();
+        h.authenticate(&token_review("magic-token")).unwrap();
+        // SAFETY: not safe at all, on purpose: the child must die of this.
+        unsafe { std::ptr::null_mut::<u8>().write_volatile(1) };
+        unreachable!("the write above must kill the process");
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "row26_a_host_segfault_is_a_crash_not_a_silent_result",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(11),
+        "status {:?}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
