@@ -13,7 +13,7 @@ type Outcome struct {
 	Module string `json:"module"`
 	// Outcome is one of the values documented per call in docs/abi.md
 	// (authenticated, unauthenticated, allowed, denied, noOpinion, mutated,
-	// rejected, error, ignored).
+	// rejected, error, ignored, overloaded).
 	Outcome string `json:"outcome"`
 	// DurationNanos is the wall time the module took.
 	DurationNanos int64 `json:"durationNanos"`

@@ -16,6 +16,7 @@
 //! | `user-huge` | (authn) authenticated, with `count` (default 100000) groups |
 //! | `iovecs` | calls WASI `fd_write` with 2^30 iovecs, answers with the errno it got |
 //! | `random` | calls WASI `random_get` for 64 MiB, answers with the errno it got |
+//! | `oob` | loads from an address past its memory (a trap the host sees as a fault signal) |
 
 use std::io::Read;
 
@@ -141,6 +142,11 @@ fn answer(entry: Entry, request: &Value, s: &Settings) -> Result<Value, String> 
             // SAFETY: as above; the length is the attack.
             let errno = unsafe { random_get(buf.as_ptr() as i32, 64 << 20) };
             return Err(format!("random_get returned errno {errno}"));
+        }
+        "oob" => {
+            // SAFETY: not safe, on purpose: the address is past the module's memory.
+            let byte = unsafe { core::ptr::read_volatile(0xffff_fff0usize as *const u8) };
+            return Err(format!("read {byte} past the end of memory"));
         }
         other => return Err(format!("unknown attack {other:?}")),
     })
