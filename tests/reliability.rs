@@ -173,3 +173,50 @@ fn row26_a_host_segfault_is_a_crash_not_a_silent_result() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Row 8: an answer nesting 100,000 levels deep is a malformed answer (the parser's recursion
+/// limit), a failed call in bounded time, never an allow.
+#[test]
+fn row08_a_deeply_nested_answer_is_a_failed_call() {
+    let h = init(
+        KUBEWASM_KIND_AUTHORIZATION,
+        "modules:\n- module: hostile-answer.wasm\n  settings: {attack: deep}\n  failurePolicy: Deny\n",
+    )
+    .unwrap();
+    let r = h.authorize(&sar(&["system:masters"], "secrets")).unwrap();
+    assert_eq!(r["status"]["allowed"], false, "{r}");
+    assert_eq!(r["status"]["denied"], true, "{r}");
+    assert_eq!(r["outcomes"][0]["outcome"], "error", "{r}");
+    let error = r["outcomes"][0]["error"].as_str().unwrap();
+    assert!(error.contains("recursion limit exceeded"), "{error}");
+}
+
+/// Row 22: a module asking for the clock, a file, a socket or the environment gets nothing
+/// (`NOTCAPABLE`, `ENOSYS`, an empty environment); its random bytes are the same every call.
+#[test]
+fn row22_no_clock_files_sockets_or_environment() {
+    let h = init(
+        KUBEWASM_KIND_AUTHENTICATION,
+        "modules:\n- module: hostile-answer.wasm\n  settings: {attack: capabilities}\n",
+    )
+    .unwrap();
+    let call = || {
+        let r = h.authenticate(&token_review("some-token")).unwrap();
+        r["outcomes"][0]["error"].as_str().unwrap().to_string()
+    };
+    let first = call();
+    for want in [
+        "clock 76",
+        "environ 0 (0 variables)",
+        "path_open 52",
+        "sock_accept 52",
+        "random 0",
+    ] {
+        assert!(first.contains(want), "{want}: {first}");
+    }
+    assert_eq!(
+        call(),
+        first,
+        "the same answer every call (deterministic random)"
+    );
+}

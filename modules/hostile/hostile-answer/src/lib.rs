@@ -16,6 +16,8 @@
 //! | `user-huge` | (authn) authenticated, with `count` (default 100000) groups |
 //! | `iovecs` | calls WASI `fd_write` with 2^30 iovecs, answers with the errno it got |
 //! | `random` | calls WASI `random_get` for 64 MiB, answers with the errno it got |
+//! | `deep` | an answer nesting 100,000 arrays deep |
+//! | `capabilities` | asks for the clock, a file, a socket, the environment and random bytes, and answers with what it got |
 //! | `oob` | loads from an address past its memory (a trap the host sees as a fault signal) |
 
 use std::io::Read;
@@ -51,6 +53,20 @@ struct Input {
 extern "C" {
     fn fd_write(fd: i32, iovs: i32, count: i32, nwritten: i32) -> i32;
     fn random_get(buf: i32, len: i32) -> i32;
+    fn clock_time_get(id: i32, precision: i64, out: i32) -> i32;
+    fn environ_sizes_get(count: i32, size: i32) -> i32;
+    fn path_open(
+        fd: i32,
+        dirflags: i32,
+        path: i32,
+        path_len: i32,
+        oflags: i32,
+        rights: i64,
+        inheriting: i64,
+        fdflags: i32,
+        out: i32,
+    ) -> i32;
+    fn sock_accept(fd: i32, flags: i32, out: i32) -> i32;
 }
 
 fn b64(v: &Value) -> String {
@@ -142,6 +158,35 @@ fn answer(entry: Entry, request: &Value, s: &Settings) -> Result<Value, String> 
             // SAFETY: as above; the length is the attack.
             let errno = unsafe { random_get(buf.as_ptr() as i32, 64 << 20) };
             return Err(format!("random_get returned errno {errno}"));
+        }
+        "deep" => {
+            let mut out = b"{\"response\":".to_vec();
+            out.extend(std::iter::repeat_n(b'[', 100_000));
+            out.extend(std::iter::repeat_n(b']', 100_000));
+            out.push(b'}');
+            kubewasm_guest::write_output(&out);
+            std::process::exit(0);
+        }
+        "capabilities" => {
+            let mut time = 0u64;
+            let (mut count, mut size) = (7u32, 7u32);
+            let mut fd = 0u32;
+            let mut random = [0u8; 8];
+            let path = b"/etc/passwd";
+            // SAFETY: WASI imports; the host validates every pointer it is given.
+            let got = unsafe {
+                [
+                    clock_time_get(0, 1, &mut time as *mut u64 as i32),
+                    environ_sizes_get(&mut count as *mut u32 as i32, &mut size as *mut u32 as i32),
+                    path_open(3, 0, path.as_ptr() as i32, path.len() as i32, 0, 1, 1, 0, &mut fd as *mut u32 as i32),
+                    sock_accept(3, 0, &mut fd as *mut u32 as i32),
+                    random_get(random.as_mut_ptr() as i32, 8),
+                ]
+            };
+            return Err(format!(
+                "clock {} environ {} ({count} variables) path_open {} sock_accept {} random {} {random:?}",
+                got[0], got[1], got[2], got[3], got[4]
+            ));
         }
         "oob" => {
             // SAFETY: not safe, on purpose: the address is past the module's memory.
