@@ -12,10 +12,11 @@
 # caught. The fully instrumented library (every Rust crate built with -Zsanitizer=address) is
 # what the cargo-fuzz targets run (mk/fuzz.mk).
 #
-# Why valgrind is not used: wasmtime's pooling allocator reserves its whole pool up front,
-# 1000 slots x (4 GiB memory + guard regions), several TiB of PROT_NONE address space, more than
-# valgrind's address-space manager can represent; ASan only shadows what is actually mapped by
-# its allocator, so the reservation is harmless to it.
+# Why not valgrind: wasmtime's pooling allocator reserves its whole pool up front, 1000 slots x
+# (4 GiB memory + guard regions), several TiB of PROT_NONE address space, more than valgrind's
+# address-space manager accepts. Tried with Debian's valgrind 3.19: every kubewasm_init fails
+# with "cannot create the wasmtime engine: failed to create memory pool mapping". ASan does not
+# shadow plain mmap reservations, so the pool is harmless to it.
 #
 # ASAN_OPTIONS, each needed with wasmtime:
 #   allow_user_segv_handler=1  wasmtime installs its own SIGSEGV/SIGBUS/SIGILL/SIGFPE handlers
