@@ -5,6 +5,9 @@
 //! the resident memory it adds: first compiling every module, then with a `.cwasm` next to each.
 //!
 //!     cargo bench --bench precompiled [-- MODULES]      (default 50; `make bench-precompiled`)
+//!
+//! With `KUBEWASM_BENCH_DIR=DIR` the modules, their `.cwasm` and `admission.yaml` are written to
+//! DIR (which must not exist yet) and kept (to time `bin/kubewasm check --kind admission DIR/admission.yaml`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,10 +177,17 @@ fn main() {
     let fixture =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("build/modules/magic-validator.wasm");
     let base = std::fs::read(&fixture).expect("run `make fixtures` first");
-    let dir =
-        std::env::temp_dir().join(format!("kubewasm-bench-precompiled-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let keep = std::env::var_os("KUBEWASM_BENCH_DIR").map(PathBuf::from);
+    let dir = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("kubewasm-bench-precompiled-{}", std::process::id()))
+    });
+    assert!(
+        !dir.exists(),
+        "{} exists: give KUBEWASM_BENCH_DIR a new directory",
+        dir.display()
+    );
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("admission.yaml"), config(n)).unwrap();
     for i in 0..n {
         let bytes = with_custom_section(&base, &format!("kubewasm-bench-{i}"));
         std::fs::write(dir.join(format!("v{i}.wasm")), bytes).unwrap();
@@ -206,5 +216,7 @@ fn main() {
     for _ in 0..3 {
         print("precompiled (.cwasm)", &run_child(&dir));
     }
-    std::fs::remove_dir_all(&dir).unwrap();
+    if keep.is_none() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
