@@ -220,3 +220,25 @@ fn row22_no_clock_files_sockets_or_environment() {
         "the same answer every call (deterministic random)"
     );
 }
+
+/// Row 9: allowed and denied together is a failed call (never an allow); with
+/// `failurePolicy: NoOpinion` the next module decides.
+#[test]
+fn row09_allowed_and_denied_together_is_a_failed_call() {
+    let h = init(
+        KUBEWASM_KIND_AUTHORIZATION,
+        "modules:\n- module: hostile-answer.wasm\n  settings: {attack: contradiction}\n- module: magic-authorizer.wasm\n",
+    )
+    .unwrap();
+    let r = h.authorize(&sar(&["someone-else"], "pods")).unwrap();
+    assert_eq!(r["outcomes"][0]["outcome"], "error", "{r}");
+    assert!(
+        r["outcomes"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("both allow and deny"),
+        "{r}"
+    );
+    assert_eq!(r["status"]["allowed"], false, "{r}");
+    assert_eq!(r["outcomes"].as_array().unwrap().len(), 2, "{r}");
+}

@@ -16,6 +16,7 @@
 //! | `user-huge` | (authn) authenticated, with `count` (default 100000) groups |
 //! | `iovecs` | calls WASI `fd_write` with 2^30 iovecs, answers with the errno it got |
 //! | `random` | calls WASI `random_get` for 64 MiB, answers with the errno it got |
+//! | `contradiction` | (authz) allowed and denied at once |
 //! | `deep` | an answer nesting 100,000 arrays deep |
 //! | `capabilities` | asks for the clock, a file, a socket, the environment and random bytes, and answers with what it got |
 //! | `oob` | loads from an address past its memory (a trap the host sees as a fault signal) |
@@ -159,6 +160,8 @@ fn answer(entry: Entry, request: &Value, s: &Settings) -> Result<Value, String> 
             let errno = unsafe { random_get(buf.as_ptr() as i32, 64 << 20) };
             return Err(format!("random_get returned errno {errno}"));
         }
+        "contradiction" => json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "status": {"allowed": true, "denied": true}}),
         "deep" => {
             let mut out = b"{\"response\":".to_vec();
             out.extend(std::iter::repeat_n(b'[', 100_000));
