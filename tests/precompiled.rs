@@ -287,6 +287,15 @@ fn truncated_corrupted_and_garbage_files_are_ignored() {
     std::fs::remove_file(&cwasm).unwrap();
     std::fs::create_dir(&cwasm).unwrap();
     assert_ignored(&init_and_authenticate(&wasm), &cwasm, "not a regular file");
+
+    // A FIFO: opening it would block init until a writer came.
+    std::fs::remove_dir(&cwasm).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&cwasm)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_ignored(&init_and_authenticate(&wasm), &cwasm, "not a regular file");
 }
 
 #[test]

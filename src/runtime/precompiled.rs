@@ -215,11 +215,14 @@ pub fn open(
     cwasm: &Path,
     wasm_sha256: &[u8; 32],
 ) -> Result<Option<Module>, String> {
-    let file = match File::open(cwasm) {
-        Ok(f) => f,
+    // Look before opening: opening a FIFO would block init.
+    match std::fs::metadata(cwasm) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err("it is not a regular file".into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot open it: {e}")),
-    };
+        Err(e) => return Err(format!("cannot stat it: {e}")),
+    }
+    let file = File::open(cwasm).map_err(|e| format!("cannot open it: {e}"))?;
     let meta = file
         .metadata()
         .map_err(|e| format!("cannot stat it: {e}"))?;
