@@ -24,16 +24,20 @@
 # first create of a batch, which pays the TLS handshake, is not counted), batches interleaved
 # column by column with the order rotated every round, so machine noise hits every column alike.
 #
-# Prints p50, p90, p99 and mean per column and the added latency over `none`, then the server's
-# own view (module, webhook and policy time from /metrics). The last line is exactly
+# Prints p50, p90, p99 and mean per column and the added latency over `none`; then the server's
+# own view, column by column (VIEW_N more creates each): CPU per create of kube-apiserver, the
+# webhook server and etcd (/proc/PID/stat), and the mean per create of the admission plugins', the
+# library calls', the modules', the webhook calls' and the policies' time (/metrics). The last
+# line is exactly
 #   bench-compare: p50 added ms: wasm=X vap=Y webhook=Z
 # (allowed creates, ms, two decimals), for scripts.
 #
 # Environment: N (creates per column, default 1000), BATCH (default 100), WARMUP (per column,
-# default 50), KUBEWASM_BIN (default _output/bin), BENCH_WEBHOOK (the webhook binary, default
+# default 50), VIEW_N (default 500), KUBEWASM_BIN (default _output/bin; make bench-compare
+# PROFILE=1 uses the unstripped build), BENCH_WEBHOOK (the webhook binary, default
 # $KUBEWASM_BIN/bench-webhook, built from hack/webhook when missing), KEEP=1 keeps the scratch
-# directory, PROFILE=COLUMN: after the measurement, create in COLUMN for PROFILE_SECONDS (default
-# 20) while taking a CPU profile from /debug/pprof/profile into PROFILE_OUT (default
+# directory, PPROF=COLUMN: after the measurement, create in COLUMN for PPROF_SECONDS (default
+# 20) while taking a CPU profile from /debug/pprof/profile into PPROF_OUT (default
 # _output/bench-compare.<column>.pprof).
 set -euo pipefail
 
@@ -95,7 +99,7 @@ main() {
   echo "(\"deny\" rows: rejected before storage, so they are compared with each other, not with none)"
   echo
   server_view
-  if [[ -n ${PROFILE:-} ]]; then profile "$PROFILE"; fi
+  if [[ -n ${PPROF:-} ]]; then profile "$PPROF"; fi
   echo
   echo "command: N=$N BATCH=$BATCH hack/bench-compare.sh   (make bench-compare)"
   printf 'bench-compare: p50 added ms: wasm=%.2f vap=%.2f webhook=%.2f\n' \
@@ -245,17 +249,25 @@ added() { awk -v a="$(quantile "$TMP/times.$1" 0.5)" -v b="$2" 'BEGIN { printf "
 # of two scrapes): the admission plugins' time, the kubewasm library calls as Go sees them, the
 # modules' own time, the webhook calls, the policies' checks.
 server_view() {
-  local count=${VIEW_N:-200} c
+  local count=${VIEW_N:-500} c
   echo "inside the server: mean per create over $count more creates per column (difference of two /metrics scrapes)"
-  for c in wasm vap webhook wasm-mutating webhook-mutating ${MAP:+map}; do
+  local apiserver_pid s0 s1 w0 w1 e0 e1
+  apiserver_pid=$(cat "$RUN_DIR/apiserver.pid")
+  for c in none wasm vap webhook wasm-mutating webhook-mutating ${MAP:+map}; do
     scrape "$TMP/metrics.before"
+    s0=$(cpu_ticks "$apiserver_pid") w0=$(cpu_ticks "$WEBHOOK_PID") e0=$(cpu_ticks "$ETCD_PID")
     creates "$c" allow "$count" >/dev/null
+    s1=$(cpu_ticks "$apiserver_pid") w1=$(cpu_ticks "$WEBHOOK_PID") e1=$(cpu_ticks "$ETCD_PID")
     scrape "$TMP/metrics.after"
-    echo "  $c:"
     # (creates makes one more, uncounted, create per batch: it is in the metrics too)
+    awk -v c="$c" -v n=$((count + 1)) -v s=$((s1 - s0)) -v w=$((w1 - w0)) -v e=$((e1 - e0)) -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { printf "  %s: CPU per create: kube-apiserver %.2f ms, webhook server %.2f ms, etcd %.2f ms\n", c, s / hz / n * 1e3, w / hz / n * 1e3, e / hz / n * 1e3 }'
     metric_means "$TMP/metrics.before" "$TMP/metrics.after" $((count + 1))
   done
 }
+
+# cpu_ticks PID: user + system CPU time of the process so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 scrape() { curl -sS --cacert "$RUN_DIR/pki/ca.crt" -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$1"; }
 
@@ -288,7 +300,7 @@ metric_means() {
 
 # profile COLUMN: a CPU profile of the server while only COLUMN's allowed creates run.
 profile() {
-  local column=$1 secs=${PROFILE_SECONDS:-20} out=${PROFILE_OUT:-$ROOT/_output/bench-compare.$1.pprof} pid
+  local column=$1 secs=${PPROF_SECONDS:-20} out=${PPROF_OUT:-$ROOT/_output/bench-compare.$1.pprof} pid
   echo
   log "profiling the server for ${secs}s while creating in column $column"
   curl -sS --cacert "$RUN_DIR/pki/ca.crt" -H "Authorization: Bearer $TOKEN" \
