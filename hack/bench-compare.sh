@@ -164,8 +164,8 @@ setup_policies() {
   sed -e "s#WEBHOOK_URL#$WEBHOOK_URL#" -e "s#CA_BUNDLE#$(base64 -w0 <"$TMP/webhook-ca.crt")#" \
     "$ROOT/hack/bench/webhooks.yaml" | kubectl_ apply -f - >/dev/null
   MAP=
-  if kubectl_ api-resources --api-group=admissionregistration.k8s.io -o name 2>/dev/null |
-    grep -qx 'mutatingadmissionpolicies.admissionregistration.k8s.io'; then
+  if kubectl_ get --raw /apis/admissionregistration.k8s.io/v1 2>/dev/null |
+    grep -q '"name":"mutatingadmissionpolicies"'; then
     kubectl_ apply -f "$ROOT/hack/bench/map.yaml" >/dev/null
     MAP=1
   else
