@@ -183,7 +183,7 @@ fn call(h: &Handles, i: u64) -> Result<(), String> {
             Ok(())
         }
         // The hostile authenticators first, then the good one: the good one decides.
-        4 if (i / 100) % 10 == 0 => {
+        4 if (i / 100).is_multiple_of(10) => {
             let r = h
                 .authn
                 .authenticate(TOKEN_REVIEW, 0)
@@ -305,10 +305,10 @@ fn main() {
                     if i >= calls {
                         return;
                     }
-                    if let Err(e) = call(&h, i) {
-                        if errors.fetch_add(1, Ordering::Relaxed) < 10 {
-                            eprintln!("call {i}: {e}");
-                        }
+                    if let Err(e) = call(&h, i)
+                        && errors.fetch_add(1, Ordering::Relaxed) < 10
+                    {
+                        eprintln!("call {i}: {e}");
                     }
                     done.fetch_add(1, Ordering::Relaxed);
                 }
