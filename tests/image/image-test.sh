@@ -26,7 +26,9 @@
 #   upgrade   `kubeadm upgrade diff` against that server (the ClusterConfiguration uploaded as
 #             kubeadm-config): the next release's manifest keeps the WASM flags and mount and
 #             takes kube-apiserver from imageRepository, never from registry.k8s.io
-#   podman    only where podman is installed: load the tarball and run --version in a container
+#   podman    only where podman is installed: load the docker-archive, run --version in a
+#             container, then the server (same command line, the node's directories as volumes)
+#             and three steps of the magic scenario against it
 #
 # Needs root (chroot, mounts in a private mount namespace), python3, openssl, curl, readelf.
 # Prints one line per assertion and `N passed, M failed`; exits non-zero when one failed.
@@ -97,6 +99,7 @@ EOF
 
 cleanup() {
   trap - EXIT INT TERM
+  if [[ -n ${CONTAINER:-} ]]; then podman rm -f "$CONTAINER" >/dev/null 2>&1; fi
   stop_group "$SERVER_PID" 60
   if [[ -n $ETCD_PID ]] && kill -0 "$ETCD_PID" 2>/dev/null; then
     kill -TERM "$ETCD_PID" 2>/dev/null
@@ -434,6 +437,38 @@ if command -v podman >/dev/null; then
   ran $? "podman load -i kube-apiserver.tar"
   out=$(podman "${pflags[@]}" run --rm --network=host "${prflags[@]}" "$REF" --version 2>&1)
   eq "podman run $REF --version" "$out" "Kubernetes $BASE-kubewasm"
+  # The server in a container, as the kubelet would start it: the manifest's command line (with
+  # the changes above, its own port and etcd prefix), the node's directories mounted read-only.
+  if ((${ready:-0})); then
+    PODMAN_PORT=$(free_port)
+    CONTAINER=kubewasm-image-test-$$
+    out=$(podman "${pflags[@]}" run -d --name "$CONTAINER" --network=host "${prflags[@]}" \
+      -v "$NODE/etc/kubernetes/pki:/etc/kubernetes/pki:ro" -v "$NODE/etc/kubernetes/wasm:/etc/kubernetes/wasm:ro" \
+      "$REF" "${ARGS[@]}" --secure-port="$PODMAN_PORT" --etcd-prefix=/podman \
+      --etcd-servers="$ETCD_URL" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none 2>&1)
+    ran $? "podman run -d: the image's kube-apiserver in a container"
+    URL=https://127.0.0.1:$PODMAN_PORT ready=0 t0=$SECONDS
+    for ((i = 0; i < 240; i++)); do
+      if curl -sf --cacert "$PKI/ca.crt" "${admin[@]}" "$URL/readyz" -o /dev/null; then ready=1; break; fi
+      [[ $(podman inspect -f '{{.State.Running}}' "$CONTAINER" 2>/dev/null) == true ]] || break
+      sleep 0.5
+    done
+    if ((ready)); then
+      pass "the container serves on $URL ($((SECONDS - t0))s)"
+      req magic-token POST /apis/authentication.k8s.io/v1/selfsubjectreviews \
+        '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}'
+      has "container: whoami (magic-token) is magic-user" "$CODE $BODY" '^201 .*"username":"magic-user"'
+      req magic-token POST /api/v1/namespaces/default/configmaps "$(configmap podman-magic "$OWNER" '{"a":"b"}')"
+      has "container: a new ConfigMap gains magic-value: foobar" "$CODE $BODY" '^201 .*"magic-value":"foobar"'
+      req magic-token POST /api/v1/namespaces/default/configmaps "$(configmap podman-rejected "$OWNER" '{"not-allowed-value":"x"}')"
+      has "container: not-allowed-value is rejected by magic-validator" "$CODE $BODY" '^403 .*magic-validator'
+    else
+      fail "the container serves on $URL" "$(podman logs "$CONTAINER" 2>&1 | tail -15)"
+    fi
+    podman stop -t 30 "$CONTAINER" >/dev/null 2>&1
+    podman rm -f "$CONTAINER" >/dev/null 2>&1
+    CONTAINER=
+  fi
   podman rmi "$REF" >/dev/null 2>&1
 fi
 
