@@ -157,8 +157,9 @@ sar = j({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
                                          "resource": "configmaps"}}})
 request = json.loads((ROOT / "go" / "testdata" / "configmap-review.json").read_text())["request"]
 seeds = {
-    "init-config": abi(0, 0, 3, 0, "modules:\n- {module: magic-validator.wasm}\n"),
-    "init-fixtures": abi(0, 32, 1, 0, "modules:\n- module: magic-authenticator.wasm\n"),
+    "init-config": abi(0, 0, 3, 0, "modules:\n- {module: echo.wasm}\n"),
+    "init-echo": abi(0, 32, 1, 0, "modules:\n- module: echo.wasm\n"),
+    "init-echo-admission": abi(0, 32, 3, 0, "modules:\n- {module: echo.wasm, mutating: true, timeout: 1s}\n"),
     "init-bad-kind": abi(0, 0, 9, 0, "modules: []"),
     "init-null-config": abi(0, 1, 3, 0, ""),
     "init-null-out": abi(0, 64, 2, 0, "modules: []"),

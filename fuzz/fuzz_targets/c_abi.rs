@@ -34,14 +34,31 @@ fn init(kind: u32, config: &str) -> usize {
     let mut h = null_mut();
     // SAFETY: valid buffers and out-pointer.
     let err = unsafe {
-        kubewasm_init(kind, config.as_ptr(), config.len(), dir.as_ptr(), dir.len(), &mut h)
+        kubewasm_init(
+            kind,
+            config.as_ptr(),
+            config.len(),
+            dir.as_ptr(),
+            dir.len(),
+            &mut h,
+        )
     };
-    assert!(err.is_null(), "the fixture configuration does not load from {dir}");
+    assert!(
+        err.is_null(),
+        "the fixture configuration does not load from {dir}"
+    );
     h as usize
+}
+
+/// The folder with the echo guest, for configurations the fuzzer writes.
+fn echo_dir() -> &'static std::path::Path {
+    static DIR: OnceLock<&'static std::path::Path> = OnceLock::new();
+    DIR.get_or_init(|| kubewasm_fuzz::write_guest("echo.wasm", kubewasm_fuzz::ECHO_WAT))
 }
 
 fn handles() -> &'static Handles {
     static HANDLES: OnceLock<Handles> = OnceLock::new();
+    echo_dir();
     HANDLES.get_or_init(|| Handles {
         authentication: init(
             KUBEWASM_KIND_AUTHENTICATION,
@@ -96,7 +113,11 @@ fn word(data: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(w)
 }
 
-fuzz_target!(|data: &[u8]| {
+// Handles are built before fuzzing starts (compiling is slow with instrumentation and must
+// not count against the per-input timeout).
+fuzz_target!(init: {
+    handles();
+}, |data: &[u8]| {
     let h = handles();
     let op = data.first().copied().unwrap_or(0);
     let flags = data.get(1).copied().unwrap_or(0);
@@ -129,9 +150,9 @@ fuzz_target!(|data: &[u8]| {
     unsafe {
         match op % 6 {
             0 => {
-                let dir = fixtures();
-                let dir = dir.to_str().unwrap_or("");
-                // Flag 5: base_dir is the fixture folder (configurations may then load modules).
+                let dir = echo_dir().to_str().unwrap_or("");
+                // Flag 5: base_dir is a folder with the echo guest as `echo.wasm` (configurations
+                // may then load it; the fixtures would take seconds each to compile here).
                 let (d, dl) = if flags & 32 != 0 {
                     (dir.as_ptr(), dir.len())
                 } else {
