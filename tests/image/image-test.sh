@@ -393,8 +393,17 @@ if ((${ready:-0})); then
 
   # --- upgrade: kubeadm upgrade diff against this cluster -------------------------------------
   section "upgrade"
-  # What `kubeadm init` would have stored (the example's admission policy needs the owner
-  # annotation on ConfigMaps, so the test creates it itself), and the node kubeadm asks about.
+  # kubeadm's own upload of its configuration is a ConfigMap without the owner annotation the
+  # example's safe-annotations policy demands on every ConfigMap: denied (kubeadm retries until
+  # its API call timeout, 5 s here).
+  init_configuration $'timeouts:\n  kubernetesAPICall: 5s\n' >"$NODE/kubeadm/init-upload.yaml"
+  out=$(kadm init phase upload-config kubeadm --config /kubeadm/init-upload.yaml --kubeconfig /etc/kubernetes/super-admin.conf)
+  rc=$?
+  check "kubeadm init phase upload-config fails" test "$rc" -ne 0
+  has "… denied by the example's safe-annotations policy" "$out" \
+    'safe-annotations.*mandatory annotations are missing: puzzle.ch/owner'
+  # So the test stores what `kubeadm init` would have (with the annotation), and the node
+  # kubeadm asks about.
   local_cm=$(python3 -c 'import json, sys
 print(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
   "metadata": {"name": "kubeadm-config", "annotations": json.loads(sys.argv[2])},
