@@ -51,6 +51,7 @@ bench: lib fixtures policies
 	$(CARGO) bench --locked --bench calls
 
 lint:
+	python3 hack/check-layers.py src
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets --locked -- -D warnings
 

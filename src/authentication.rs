@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::call::{Deadline, Report, check_input, clean, failed};
 use crate::config::Kind;
 use crate::error::Error;
-use crate::handle::{Deadline, Handle, Report, check_input, clean, failed};
 use crate::limits::MAX_USER_INFO;
 use crate::log::{Level, Redactor};
+use crate::module::LoadedModule;
 
 #[derive(Deserialize)]
 struct TokenReviewIn {
@@ -78,65 +79,68 @@ pub struct AuthenticationResult {
     pub report: Report,
 }
 
-impl Handle {
-    /// Authenticates the token of a TokenReview (JSON). `timeout_ns` bounds the whole chain
-    /// (0: module timeouts only).
-    pub fn authenticate(
-        &self,
-        token_review: &[u8],
-        timeout_ns: u64,
-    ) -> Result<AuthenticationResult, Error> {
-        self.expect_kind(Kind::Authentication)?;
-        check_input(token_review)?;
-        let review: TokenReviewIn = serde_json::from_slice(token_review)
-            .map_err(|e| Error::bad_request(format!("the request is not a TokenReview: {e}")))?;
-        let redactor = Redactor::new(&review.spec.token);
-        let deadline = Deadline::after_nanos(timeout_ns);
-        let mut report = Report::default();
-        for m in &self.modules {
-            let name = &m.config.name;
-            let (answer, took) = self.call_wasi(m, token_review, deadline, &redactor, &mut report);
-            let status = answer
-                .and_then(|response| match response {
-                    None => Ok(TokenReviewStatus::default()),
-                    Some(v) => serde_json::from_value::<TokenReviewOut>(v)
-                        .map(|r| r.status.unwrap_or_default())
-                        .map_err(|e| format!("malformed TokenReview in the response: {e}")),
-                })
-                .and_then(|status| check_user(status, &redactor));
-            match status {
-                Err(e) => report.outcome(name, failed(&e), took, Some(clean(&redactor, e))),
-                Ok(mut status) if status.authenticated == Some(true) => {
-                    report.outcome(name, "authenticated", took, None);
-                    status.error = None;
-                    return Ok(AuthenticationResult {
-                        status,
-                        module: Some(name.clone()),
-                        report,
-                    });
+/// Authenticates the token of a TokenReview (JSON) with `modules` in order. `timeout_ns` bounds
+/// the whole chain (0: module timeouts only).
+pub(crate) fn authenticate(
+    modules: &[LoadedModule],
+    token_review: &[u8],
+    timeout_ns: u64,
+) -> Result<AuthenticationResult, Error> {
+    check_input(token_review)?;
+    let review: TokenReviewIn = serde_json::from_slice(token_review)
+        .map_err(|e| Error::bad_request(format!("the request is not a TokenReview: {e}")))?;
+    let redactor = Redactor::new(&review.spec.token);
+    let deadline = Deadline::after_nanos(timeout_ns);
+    let mut report = Report::default();
+    for m in modules {
+        let name = &m.config.name;
+        let (answer, took) = m.call_wasi(
+            Kind::Authentication,
+            token_review,
+            deadline,
+            &redactor,
+            &mut report,
+        );
+        let status = answer
+            .and_then(|response| match response {
+                None => Ok(TokenReviewStatus::default()),
+                Some(v) => serde_json::from_value::<TokenReviewOut>(v)
+                    .map(|r| r.status.unwrap_or_default())
+                    .map_err(|e| format!("malformed TokenReview in the response: {e}")),
+            })
+            .and_then(|status| check_user(status, &redactor));
+        match status {
+            Err(e) => report.outcome(name, failed(&e), took, Some(clean(&redactor, e))),
+            Ok(mut status) if status.authenticated == Some(true) => {
+                report.outcome(name, "authenticated", took, None);
+                status.error = None;
+                return Ok(AuthenticationResult {
+                    status,
+                    module: Some(name.clone()),
+                    report,
+                });
+            }
+            Ok(status) => {
+                if let Some(e) = status.error.filter(|e| !e.is_empty()) {
+                    report.log(
+                        Level::Info,
+                        name,
+                        clean(&redactor, format!("token not authenticated: {e}")),
+                    );
                 }
-                Ok(status) => {
-                    if let Some(e) = status.error.filter(|e| !e.is_empty()) {
-                        report.log(
-                            Level::Info,
-                            name,
-                            clean(&redactor, format!("token not authenticated: {e}")),
-                        );
-                    }
-                    report.outcome(name, "unauthenticated", took, None);
-                }
+                report.outcome(name, "unauthenticated", took, None);
             }
         }
-        let status = TokenReviewStatus {
-            authenticated: Some(false),
-            ..Default::default()
-        };
-        Ok(AuthenticationResult {
-            status,
-            module: None,
-            report,
-        })
     }
+    let status = TokenReviewStatus {
+        authenticated: Some(false),
+        ..Default::default()
+    };
+    Ok(AuthenticationResult {
+        status,
+        module: None,
+        report,
+    })
 }
 
 /// Checks the user an authenticating module returned: at most [`MAX_USER_INFO`] bytes

@@ -4,11 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::call::{Deadline, Report, check_input, failed};
 use crate::config::{FailurePolicy, Kind};
 use crate::error::Error;
-use crate::handle::{Deadline, Handle, Report, check_input, failed};
 use crate::limits::{MAX_MESSAGE, sanitize};
 use crate::log::Redactor;
+use crate::module::LoadedModule;
 
 #[derive(Deserialize)]
 struct SubjectAccessReviewOut {
@@ -59,67 +60,53 @@ pub struct AuthorizationResult {
     pub report: Report,
 }
 
-impl Handle {
-    /// Decides a SubjectAccessReview (JSON). `timeout_ns` bounds the whole chain (0: module
-    /// timeouts only).
-    pub fn authorize(&self, review: &[u8], timeout_ns: u64) -> Result<AuthorizationResult, Error> {
-        self.expect_kind(Kind::Authorization)?;
-        check_input(review)?;
-        serde_json::from_slice::<serde::de::IgnoredAny>(review).map_err(|e| {
-            Error::bad_request(format!("the request is not a SubjectAccessReview: {e}"))
-        })?;
-        let deadline = Deadline::after_nanos(timeout_ns);
-        let redactor = Redactor::default();
-        let mut report = Report::default();
-        let mut failures = Vec::new();
-        for m in &self.modules {
-            let name = &m.config.name;
-            let (answer, took) = self.call_wasi(m, review, deadline, &redactor, &mut report);
-            let status = answer.and_then(|response| {
-                let s = match response {
-                    None => ModuleStatus::default(),
-                    Some(v) => serde_json::from_value::<SubjectAccessReviewOut>(v)
-                        .map_err(|e| format!("malformed SubjectAccessReview in the response: {e}"))?
-                        .status
-                        .unwrap_or_default(),
-                };
-                if s.allowed == Some(true) && s.denied == Some(true) {
-                    return Err("the module returned both allow and deny".to_string());
-                }
-                Ok(s)
-            });
-            match status {
-                Err(e) => {
-                    report.outcome(name, failed(&e), took, Some(e.clone()));
-                    let failure = format!("module \"{name}\" failed: {e}");
-                    if m.config.failure_policy == FailurePolicy::Deny {
-                        let status = SubjectAccessReviewStatus {
-                            denied: true,
-                            reason: format!(
-                                "module \"{name}\" failed and its failurePolicy is Deny"
-                            ),
-                            evaluation_error: failure,
-                            ..Default::default()
-                        };
-                        return Ok(AuthorizationResult {
-                            status,
-                            module: Some(name.clone()),
-                            report,
-                        });
-                    }
-                    failures.push(failure);
-                }
-                Ok(s) if s.allowed == Some(true) || s.denied == Some(true) => {
-                    let allowed = s.allowed == Some(true);
-                    report.outcome(name, if allowed { "allowed" } else { "denied" }, took, None);
+/// Decides a SubjectAccessReview (JSON) with `modules` in order. `timeout_ns` bounds the whole
+/// chain (0: module timeouts only).
+pub(crate) fn authorize(
+    modules: &[LoadedModule],
+    review: &[u8],
+    timeout_ns: u64,
+) -> Result<AuthorizationResult, Error> {
+    check_input(review)?;
+    serde_json::from_slice::<serde::de::IgnoredAny>(review).map_err(|e| {
+        Error::bad_request(format!("the request is not a SubjectAccessReview: {e}"))
+    })?;
+    let deadline = Deadline::after_nanos(timeout_ns);
+    let redactor = Redactor::default();
+    let mut report = Report::default();
+    let mut failures = Vec::new();
+    for m in modules {
+        let name = &m.config.name;
+        let (answer, took) = m.call_wasi(
+            Kind::Authorization,
+            review,
+            deadline,
+            &redactor,
+            &mut report,
+        );
+        let status = answer.and_then(|response| {
+            let s = match response {
+                None => ModuleStatus::default(),
+                Some(v) => serde_json::from_value::<SubjectAccessReviewOut>(v)
+                    .map_err(|e| format!("malformed SubjectAccessReview in the response: {e}"))?
+                    .status
+                    .unwrap_or_default(),
+            };
+            if s.allowed == Some(true) && s.denied == Some(true) {
+                return Err("the module returned both allow and deny".to_string());
+            }
+            Ok(s)
+        });
+        match status {
+            Err(e) => {
+                report.outcome(name, failed(&e), took, Some(e.clone()));
+                let failure = format!("module \"{name}\" failed: {e}");
+                if m.config.failure_policy == FailurePolicy::Deny {
                     let status = SubjectAccessReviewStatus {
-                        allowed,
-                        denied: !allowed,
-                        reason: sanitize(&s.reason.unwrap_or_default(), MAX_MESSAGE),
-                        evaluation_error: sanitize(
-                            &s.evaluation_error.unwrap_or_default(),
-                            MAX_MESSAGE,
-                        ),
+                        denied: true,
+                        reason: format!("module \"{name}\" failed and its failurePolicy is Deny"),
+                        evaluation_error: failure,
+                        ..Default::default()
                     };
                     return Ok(AuthorizationResult {
                         status,
@@ -127,17 +114,36 @@ impl Handle {
                         report,
                     });
                 }
-                Ok(_) => report.outcome(name, "noOpinion", took, None),
+                failures.push(failure);
             }
+            Ok(s) if s.allowed == Some(true) || s.denied == Some(true) => {
+                let allowed = s.allowed == Some(true);
+                report.outcome(name, if allowed { "allowed" } else { "denied" }, took, None);
+                let status = SubjectAccessReviewStatus {
+                    allowed,
+                    denied: !allowed,
+                    reason: sanitize(&s.reason.unwrap_or_default(), MAX_MESSAGE),
+                    evaluation_error: sanitize(
+                        &s.evaluation_error.unwrap_or_default(),
+                        MAX_MESSAGE,
+                    ),
+                };
+                return Ok(AuthorizationResult {
+                    status,
+                    module: Some(name.clone()),
+                    report,
+                });
+            }
+            Ok(_) => report.outcome(name, "noOpinion", took, None),
         }
-        let status = SubjectAccessReviewStatus {
-            evaluation_error: failures.join("; "),
-            ..Default::default()
-        };
-        Ok(AuthorizationResult {
-            status,
-            module: None,
-            report,
-        })
     }
+    let status = SubjectAccessReviewStatus {
+        evaluation_error: failures.join("; "),
+        ..Default::default()
+    };
+    Ok(AuthorizationResult {
+        status,
+        module: None,
+        report,
+    })
 }

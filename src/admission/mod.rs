@@ -4,8 +4,6 @@
 //! 6902 patch relative to the request's original object. A failed module follows its
 //! `failurePolicy`: `Fail` stops with an error, `Ignore` skips it and reports it.
 
-pub mod patch;
-
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -14,17 +12,16 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{FailurePolicy, Kind, ModuleType};
+use crate::call::{Deadline, Report, Slot, check_input, clean, failed};
+use crate::config::{FailurePolicy, Kind};
+use crate::decision::{Status, Verdict, bound_texts, patch};
 use crate::error::Error;
-use crate::handle::{Deadline, Handle, LoadedModule, Report, Slot, check_input, clean, failed};
-use crate::limits::{
-    MAX_AUDIT_ANNOTATIONS, MAX_AUDIT_KEY, MAX_AUDIT_VALUE, MAX_MESSAGE, MAX_OBJECT_BYTES,
-    MAX_WARNING, MAX_WARNINGS, json_size_within, sanitize,
-};
+use crate::limits::{MAX_OBJECT_BYTES, json_size_within};
 use crate::log::{Level, Redactor};
+use crate::module::{LoadedModule, Protocol};
 use crate::protocol::kubewarden;
 
-pub use patch::Mutation;
+pub use crate::decision::{AuditAnnotation, Mutation};
 
 /// The admission phase of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,30 +41,6 @@ impl Phase {
             _ => None,
         }
     }
-}
-
-/// A rejection's status, as `metav1.Status` carries it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Status {
-    /// HTTP code; 403 when the module gave none.
-    pub code: i64,
-    /// The module's message.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub message: String,
-    /// The module's reason.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-}
-
-/// An audit annotation from a module; the caller prefixes the key with the module name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditAnnotation {
-    /// Module name.
-    pub module: String,
-    /// Key as the module gave it.
-    pub key: String,
-    /// Value.
-    pub value: String,
 }
 
 /// The combined result of [`Handle::admit`].
@@ -95,16 +68,6 @@ pub struct AdmissionResult {
     /// Outcomes and log lines.
     #[serde(flatten)]
     pub report: Report,
-}
-
-/// A module's answer, the same for every protocol.
-#[derive(Debug, Default)]
-pub(crate) struct Verdict {
-    pub allowed: bool,
-    pub status: Option<Status>,
-    pub mutation: Option<Mutation>,
-    pub warnings: Vec<String>,
-    pub audit_annotations: BTreeMap<String, String>,
 }
 
 /// The request as it travels through the chain. It is parsed into a DOM only when something
@@ -149,189 +112,195 @@ struct RequestHead {
     uid: String,
 }
 
-impl Handle {
-    /// Runs the modules `ids` (in the given order) of `phase` on an AdmissionRequest (JSON:
-    /// `AdmissionReview.request`). `timeout_ns` bounds the whole phase (0: module timeouts only).
-    pub fn admit(
-        &self,
-        phase: Phase,
-        ids: &[u32],
-        request: &[u8],
-        timeout_ns: u64,
-    ) -> Result<AdmissionResult, Error> {
-        self.expect_kind(Kind::Admission)?;
-        let mut modules = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let m = self
-                .modules
-                .get(id as usize)
-                .ok_or_else(|| Error::invalid_argument(format!("no module with id {id}")))?;
-            let mutating = m.config.admission.as_ref().is_some_and(|a| a.mutating);
-            if mutating != (phase == Phase::Mutating) {
-                return Err(Error::invalid_argument(format!(
-                    "module \"{}\" does not run in the {:?} phase",
-                    m.config.name, phase
-                )));
-            }
-            modules.push(m);
+/// Runs the `modules` of `ids` (in the given order) of `phase` on an AdmissionRequest (JSON:
+/// `AdmissionReview.request`). `timeout_ns` bounds the whole phase (0: module timeouts only).
+pub(crate) fn admit(
+    modules: &[LoadedModule],
+    phase: Phase,
+    ids: &[u32],
+    request: &[u8],
+    timeout_ns: u64,
+) -> Result<AdmissionResult, Error> {
+    let mut chain = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let m = modules
+            .get(id as usize)
+            .ok_or_else(|| Error::invalid_argument(format!("no module with id {id}")))?;
+        let mutating = m.config.admission.as_ref().is_some_and(|a| a.mutating);
+        if mutating != (phase == Phase::Mutating) {
+            return Err(Error::invalid_argument(format!(
+                "module \"{}\" does not run in the {:?} phase",
+                m.config.name, phase
+            )));
         }
-        check_input(request)?;
-        let head: RequestHead = serde_json::from_slice(request).map_err(|e| {
-            Error::bad_request(format!("the request is not an AdmissionRequest: {e}"))
-        })?;
-        if head.uid.is_empty() {
-            return Err(Error::bad_request("the AdmissionRequest has no uid"));
-        }
-        let mut req = Request {
-            uid: head.uid,
-            bytes: Cow::Borrowed(request),
-            value: OnceCell::new(),
-        };
-        let deadline = Deadline::after_nanos(timeout_ns);
-        let mut result = AdmissionResult {
-            allowed: true,
-            status: None,
-            module: None,
-            error: None,
-            patch: None,
-            warnings: Vec::new(),
-            audit_annotations: Vec::new(),
-            report: Report::default(),
-        };
-        let mut mutated = false;
-        for m in modules {
-            let name = m.config.name.clone();
-            let (verdict, took) = self.call_admission(m, &req, deadline, &mut result.report);
-            let verdict = verdict.and_then(|v| check_verdict(v, phase, &req));
-            let verdict = match verdict {
-                Ok(v) => v,
-                Err(e) => {
-                    let e = clean(&Redactor::default(), e);
-                    if m.config.failure_policy == FailurePolicy::Ignore {
-                        result.report.outcome(&name, "ignored", took, Some(e));
-                        result.report.log(
-                            Level::Warning,
-                            &name,
-                            "failurePolicy is Ignore: the request continues".into(),
-                        );
-                        continue;
-                    }
-                    result
-                        .report
-                        .outcome(&name, failed(&e), took, Some(e.clone()));
-                    result.allowed = false;
-                    result.error = Some(format!("module \"{name}\" failed: {e}"));
-                    result.module = Some(name);
-                    return Ok(result);
+        chain.push(m);
+    }
+    check_input(request)?;
+    let head: RequestHead = serde_json::from_slice(request)
+        .map_err(|e| Error::bad_request(format!("the request is not an AdmissionRequest: {e}")))?;
+    if head.uid.is_empty() {
+        return Err(Error::bad_request("the AdmissionRequest has no uid"));
+    }
+    let mut req = Request {
+        uid: head.uid,
+        bytes: Cow::Borrowed(request),
+        value: OnceCell::new(),
+    };
+    let deadline = Deadline::after_nanos(timeout_ns);
+    let mut result = AdmissionResult {
+        allowed: true,
+        status: None,
+        module: None,
+        error: None,
+        patch: None,
+        warnings: Vec::new(),
+        audit_annotations: Vec::new(),
+        report: Report::default(),
+    };
+    let mut mutated = false;
+    for m in chain {
+        let name = m.config.name.clone();
+        let (verdict, took) = call_admission(m, &req, deadline, &mut result.report);
+        let verdict = verdict.and_then(|v| check_verdict(v, phase, &req));
+        let verdict = match verdict {
+            Ok(v) => v,
+            Err(e) => {
+                let e = clean(&Redactor::default(), e);
+                if m.config.failure_policy == FailurePolicy::Ignore {
+                    result.report.outcome(&name, "ignored", took, Some(e));
+                    result.report.log(
+                        Level::Warning,
+                        &name,
+                        "failurePolicy is Ignore: the request continues".into(),
+                    );
+                    continue;
                 }
-            };
-            result.warnings.extend(verdict.warnings);
-            result
-                .audit_annotations
-                .extend(verdict.audit_annotations.into_iter().map(|(key, value)| {
-                    AuditAnnotation {
-                        module: name.clone(),
-                        key,
-                        value,
-                    }
-                }));
-            if !verdict.allowed {
-                result.report.outcome(&name, "rejected", took, None);
+                result
+                    .report
+                    .outcome(&name, failed(&e), took, Some(e.clone()));
                 result.allowed = false;
-                result.status = Some(verdict.status.unwrap_or(Status {
-                    code: 403,
-                    ..Default::default()
-                }));
+                result.error = Some(format!("module \"{name}\" failed: {e}"));
                 result.module = Some(name);
                 return Ok(result);
             }
-            match verdict.mutation {
-                Some(mutation) => {
-                    // Applying the answer is the module's work done by the host: it gets the rest
-                    // of the module's time, and the bounds of `Mutation::apply`.
-                    let until =
-                        deadline.cut(Instant::now() + m.config.timeout.saturating_sub(took));
-                    let applied = mutation
-                        .apply(req.object().clone(), until)
-                        .and_then(|new| {
-                            patch::check_identity(req.object(), &new)?;
-                            Ok(new)
-                        })
-                        .and_then(|new| {
-                            let changed = req.object() != &new;
-                            if changed {
-                                req.set_object(new)?;
-                            }
-                            Ok(changed)
-                        });
-                    match applied {
-                        Ok(changed) => {
-                            mutated |= changed;
-                            result.report.outcome(
-                                &name,
-                                if changed { "mutated" } else { "allowed" },
-                                took,
-                                None,
-                            );
+        };
+        result.warnings.extend(verdict.warnings);
+        result
+            .audit_annotations
+            .extend(
+                verdict
+                    .audit_annotations
+                    .into_iter()
+                    .map(|(key, value)| AuditAnnotation {
+                        module: name.clone(),
+                        key,
+                        value,
+                    }),
+            );
+        if !verdict.allowed {
+            result.report.outcome(&name, "rejected", took, None);
+            result.allowed = false;
+            result.status = Some(verdict.status.unwrap_or(Status {
+                code: 403,
+                ..Default::default()
+            }));
+            result.module = Some(name);
+            return Ok(result);
+        }
+        match verdict.mutation {
+            Some(mutation) => {
+                // Applying the answer is the module's work done by the host: it gets the rest
+                // of the module's time, and the bounds of `Mutation::apply`.
+                let until = deadline.cut(Instant::now() + m.config.timeout.saturating_sub(took));
+                let applied = mutation
+                    .apply(req.object().clone(), until)
+                    .and_then(|new| {
+                        patch::check_identity(req.object(), &new)?;
+                        Ok(new)
+                    })
+                    .and_then(|new| {
+                        let changed = req.object() != &new;
+                        if changed {
+                            req.set_object(new)?;
                         }
-                        Err(e) => {
-                            // A bad patch is a failed call: apply the failure policy.
-                            if m.config.failure_policy == FailurePolicy::Ignore {
-                                result.report.outcome(&name, "ignored", took, Some(e));
-                                continue;
-                            }
-                            result.report.outcome(&name, "error", took, Some(e.clone()));
-                            result.allowed = false;
-                            result.error = Some(format!("module \"{name}\" failed: {e}"));
-                            result.module = Some(name);
-                            return Ok(result);
+                        Ok(changed)
+                    });
+                match applied {
+                    Ok(changed) => {
+                        mutated |= changed;
+                        result.report.outcome(
+                            &name,
+                            if changed { "mutated" } else { "allowed" },
+                            took,
+                            None,
+                        );
+                    }
+                    Err(e) => {
+                        // A bad patch is a failed call: apply the failure policy.
+                        if m.config.failure_policy == FailurePolicy::Ignore {
+                            result.report.outcome(&name, "ignored", took, Some(e));
+                            continue;
                         }
+                        result.report.outcome(&name, "error", took, Some(e.clone()));
+                        result.allowed = false;
+                        result.error = Some(format!("module \"{name}\" failed: {e}"));
+                        result.module = Some(name);
+                        return Ok(result);
                     }
                 }
-                None => result.report.outcome(&name, "allowed", took, None),
             }
+            None => result.report.outcome(&name, "allowed", took, None),
         }
-        if mutated {
-            let original: Value = serde_json::from_slice(request).expect("checked above");
-            let ops =
-                json_patch::diff(original.get("object").unwrap_or(&Value::Null), req.object());
-            if !ops.0.is_empty() {
-                result.patch = Some(serde_json::to_value(ops).expect("a patch serialises"));
-            }
-        }
-        Ok(result)
     }
-
-    fn call_admission(
-        &self,
-        m: &LoadedModule,
-        req: &Request,
-        deadline: Deadline,
-        report: &mut Report,
-    ) -> (Result<Verdict, String>, Duration) {
-        match m.config.module_type {
-            ModuleType::Wasi => {
-                let mut review = Vec::with_capacity(req.bytes.len() + 80);
-                review.extend_from_slice(
-                    br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"#,
-                );
-                review.extend_from_slice(&req.bytes);
-                review.push(b'}');
-                let (answer, took) =
-                    self.call_wasi(m, &review, deadline, &Redactor::default(), report);
-                (answer.and_then(|r| wasi_verdict(r, &req.uid)), took)
-            }
-            ModuleType::Kubewarden => match Slot::take(Kind::Admission) {
-                Ok(_slot) => kubewarden::validate(m, req.value(), deadline, report),
-                Err(e) => (Err(e), Duration::ZERO),
-            },
+    if mutated {
+        let original: Value = serde_json::from_slice(request).expect("checked above");
+        let ops = json_patch::diff(original.get("object").unwrap_or(&Value::Null), req.object());
+        if !ops.0.is_empty() {
+            result.patch = Some(serde_json::to_value(ops).expect("a patch serialises"));
         }
+    }
+    Ok(result)
+}
+
+fn call_admission(
+    m: &LoadedModule,
+    req: &Request,
+    deadline: Deadline,
+    report: &mut Report,
+) -> (Result<Verdict, String>, Duration) {
+    match &m.protocol {
+        Protocol::Wasi(_) => {
+            let mut review = Vec::with_capacity(req.bytes.len() + 80);
+            review.extend_from_slice(
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"#,
+            );
+            review.extend_from_slice(&req.bytes);
+            review.push(b'}');
+            let (answer, took) = m.call_wasi(
+                Kind::Admission,
+                &review,
+                deadline,
+                &Redactor::default(),
+                report,
+            );
+            (answer.and_then(|r| wasi_verdict(r, &req.uid)), took)
+        }
+        Protocol::Kubewarden(policy) => match Slot::take(Kind::Admission) {
+            Ok(_slot) => kubewarden::validate(
+                &m.config,
+                policy,
+                m.settings.as_deref(),
+                req.value(),
+                deadline,
+                report,
+            ),
+            Err(e) => (Err(e), Duration::ZERO),
+        },
     }
 }
 
 /// Checks what a verdict may contain for this request: a patch only in the mutating phase, and
-/// only for a request with an object; at most [`MAX_WARNINGS`] warnings and
-/// [`MAX_AUDIT_ANNOTATIONS`] audit annotations. Texts are sanitised and cut to their caps.
+/// only for a request with an object; and the text bounds of [`bound_texts`].
 fn check_verdict(v: Verdict, phase: Phase, req: &Request) -> Result<Verdict, String> {
     let v = bound_texts(v)?;
     if v.mutation.is_some() {
@@ -350,40 +319,6 @@ fn check_verdict(v: Verdict, phase: Phase, req: &Request) -> Result<Verdict, Str
                     .unwrap_or("unknown")
             ));
         }
-    }
-    Ok(v)
-}
-
-/// Applies the text bounds of [`crate::limits`] to a verdict.
-fn bound_texts(mut v: Verdict) -> Result<Verdict, String> {
-    if v.warnings.len() > MAX_WARNINGS {
-        return Err(format!(
-            "the module returned {} warnings, more than the {MAX_WARNINGS} allowed",
-            v.warnings.len()
-        ));
-    }
-    if v.audit_annotations.len() > MAX_AUDIT_ANNOTATIONS {
-        return Err(format!(
-            "the module returned {} audit annotations, more than the {MAX_AUDIT_ANNOTATIONS} allowed",
-            v.audit_annotations.len()
-        ));
-    }
-    if let Some(key) = v.audit_annotations.keys().find(|k| k.len() > MAX_AUDIT_KEY) {
-        return Err(format!(
-            "an audit annotation key is {} bytes long, more than the {MAX_AUDIT_KEY} allowed",
-            key.len()
-        ));
-    }
-    for w in &mut v.warnings {
-        *w = sanitize(w, MAX_WARNING);
-    }
-    v.audit_annotations = std::mem::take(&mut v.audit_annotations)
-        .into_iter()
-        .map(|(k, val)| (sanitize(&k, MAX_AUDIT_KEY), sanitize(&val, MAX_AUDIT_VALUE)))
-        .collect();
-    if let Some(status) = &mut v.status {
-        status.message = sanitize(&status.message, MAX_MESSAGE);
-        status.reason = sanitize(&status.reason, MAX_MESSAGE);
     }
     Ok(v)
 }

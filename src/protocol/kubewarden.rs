@@ -19,9 +19,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use wasmtime::{Caller, Extern, Linker};
 
-use crate::admission::{Mutation, Status, Verdict};
+use crate::call::{Deadline, Report, clean};
 use crate::config::ModuleConfig;
-use crate::handle::{Deadline, LoadedModule, Report};
+use crate::decision::{Mutation, Status, Verdict};
 use crate::limits::{BoundExceeded, MAX_HOST_CALL_ANSWERS, MAX_LOG_LINES, MAX_MESSAGE, sanitize};
 use crate::log::{Level, Redactor};
 use crate::runtime::{self, CallState, Compiled, exit_zero_is_success, wasi_p1::OutputTooLarge};
@@ -81,8 +81,9 @@ pub enum Mode {
 }
 
 /// A loaded policy.
-#[derive(Debug, Clone, Default)]
 pub struct Policy {
+    /// The compiled module; its per-call protocol state is the waPC exchange.
+    pub compiled: Compiled<WapcState>,
     /// Its metadata, when the module has the section.
     pub metadata: Option<Metadata>,
     /// How it is called.
@@ -157,14 +158,18 @@ fn wasm_exports(wasm: &[u8]) -> Vec<String> {
     names
 }
 
-fn memory(caller: &mut Caller<'_, CallState>) -> wasmtime::Result<wasmtime::Memory> {
+fn memory(caller: &mut Caller<'_, CallState<WapcState>>) -> wasmtime::Result<wasmtime::Memory> {
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Ok(m),
         _ => Err(wasmtime::format_err!("the policy exports no memory")),
     }
 }
 
-fn read(caller: &mut Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime::Result<Vec<u8>> {
+fn read(
+    caller: &mut Caller<'_, CallState<WapcState>>,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<Vec<u8>> {
     let mem = memory(caller)?;
     let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
     if len > runtime::MAX_OUTPUT {
@@ -176,7 +181,11 @@ fn read(caller: &mut Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime::Res
         .ok_or_else(|| wasmtime::format_err!("the policy passed a buffer outside its memory"))
 }
 
-fn write(caller: &mut Caller<'_, CallState>, ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
+fn write(
+    caller: &mut Caller<'_, CallState<WapcState>>,
+    ptr: i32,
+    bytes: &[u8],
+) -> wasmtime::Result<()> {
     let mem = memory(caller)?;
     let ptr = ptr as u32 as usize;
     let dst = ptr
@@ -246,17 +255,17 @@ fn host_call(
 /// Reads a host call's (binding, namespace, operation, payload) from guest memory and answers
 /// it: `Ok(response)` or `Err(error text)`. A refusal is also logged.
 fn answer_host_call(
-    c: &mut Caller<'_, CallState>,
+    c: &mut Caller<'_, CallState<WapcState>>,
     args: [i32; 8],
 ) -> wasmtime::Result<Result<Vec<u8>, Vec<u8>>> {
-    let text = |c: &mut Caller<'_, CallState>, ptr, len| -> wasmtime::Result<String> {
+    let text = |c: &mut Caller<'_, CallState<WapcState>>, ptr, len| -> wasmtime::Result<String> {
         Ok(String::from_utf8_lossy(&read(c, ptr, len)?).into_owned())
     };
     let binding = text(c, args[0], args[1])?;
     let namespace = text(c, args[2], args[3])?;
     let operation = text(c, args[4], args[5])?;
     let payload = read(c, args[6], args[7])?;
-    let w = &mut c.data_mut().protocol.wapc;
+    let w = &mut c.data_mut().protocol;
     Ok(
         host_call(w, &binding, &namespace, &operation, &payload).map_err(|error| {
             w.log(Level::Warning, format!("host capability refused: {error}"));
@@ -266,16 +275,16 @@ fn answer_host_call(
 }
 
 /// Adds the nine `wapc` host functions, and `host.call` for Kubewarden's WASI mode.
-fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+fn add_wapc(linker: &mut Linker<CallState<WapcState>>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "wapc",
         "__guest_request",
-        |mut c: Caller<'_, CallState>, op_ptr: i32, msg_ptr: i32| {
-            let op = std::mem::take(&mut c.data_mut().protocol.wapc.operation);
-            let payload = std::mem::take(&mut c.data_mut().protocol.wapc.payload);
+        |mut c: Caller<'_, CallState<WapcState>>, op_ptr: i32, msg_ptr: i32| {
+            let op = std::mem::take(&mut c.data_mut().protocol.operation);
+            let payload = std::mem::take(&mut c.data_mut().protocol.payload);
             write(&mut c, op_ptr, &op)?;
             write(&mut c, msg_ptr, &payload)?;
-            let w = &mut c.data_mut().protocol.wapc;
+            let w = &mut c.data_mut().protocol;
             w.operation = op;
             w.payload = payload;
             Ok(())
@@ -284,26 +293,25 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "wapc",
         "__guest_response",
-        |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
+        |mut c: Caller<'_, CallState<WapcState>>, ptr: i32, len: i32| {
             let bytes = read(&mut c, ptr, len)?;
-            c.data_mut().protocol.wapc.guest_response = Some(bytes);
+            c.data_mut().protocol.guest_response = Some(bytes);
             Ok(())
         },
     )?;
     linker.func_wrap(
         "wapc",
         "__guest_error",
-        |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
+        |mut c: Caller<'_, CallState<WapcState>>, ptr: i32, len: i32| {
             let bytes = read(&mut c, ptr, len)?;
-            c.data_mut().protocol.wapc.guest_error =
-                Some(String::from_utf8_lossy(&bytes).into_owned());
+            c.data_mut().protocol.guest_error = Some(String::from_utf8_lossy(&bytes).into_owned());
             Ok(())
         },
     )?;
     linker.func_wrap(
         "wapc",
         "__host_call",
-        |mut c: Caller<'_, CallState>,
+        |mut c: Caller<'_, CallState<WapcState>>,
          bd: i32,
          bd_len: i32,
          ns: i32,
@@ -314,7 +322,7 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
          len: i32|
          -> wasmtime::Result<i32> {
             let answer = answer_host_call(&mut c, [bd, bd_len, ns, ns_len, op, op_len, ptr, len])?;
-            let w = &mut c.data_mut().protocol.wapc;
+            let w = &mut c.data_mut().protocol;
             Ok(match answer {
                 Ok(response) => {
                     w.host_response = response;
@@ -329,25 +337,29 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             })
         },
     )?;
-    linker.func_wrap("wapc", "__host_response_len", |c: Caller<'_, CallState>| {
-        c.data().protocol.wapc.host_response.len() as i32
-    })?;
+    linker.func_wrap(
+        "wapc",
+        "__host_response_len",
+        |c: Caller<'_, CallState<WapcState>>| c.data().protocol.host_response.len() as i32,
+    )?;
     linker.func_wrap(
         "wapc",
         "__host_response",
-        |mut c: Caller<'_, CallState>, ptr: i32| {
-            let bytes = c.data().protocol.wapc.host_response.clone();
+        |mut c: Caller<'_, CallState<WapcState>>, ptr: i32| {
+            let bytes = c.data().protocol.host_response.clone();
             write(&mut c, ptr, &bytes)
         },
     )?;
-    linker.func_wrap("wapc", "__host_error_len", |c: Caller<'_, CallState>| {
-        c.data().protocol.wapc.host_error.len() as i32
-    })?;
+    linker.func_wrap(
+        "wapc",
+        "__host_error_len",
+        |c: Caller<'_, CallState<WapcState>>| c.data().protocol.host_error.len() as i32,
+    )?;
     linker.func_wrap(
         "wapc",
         "__host_error",
-        |mut c: Caller<'_, CallState>, ptr: i32| {
-            let bytes = c.data().protocol.wapc.host_error.clone();
+        |mut c: Caller<'_, CallState<WapcState>>, ptr: i32| {
+            let bytes = c.data().protocol.host_error.clone();
             write(&mut c, ptr, &bytes)
         },
     )?;
@@ -356,7 +368,7 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "host",
         "call",
-        |mut c: Caller<'_, CallState>,
+        |mut c: Caller<'_, CallState<WapcState>>,
          bd: i32,
          bd_len: i32,
          ns: i32,
@@ -372,8 +384,8 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                 Err(error) => (error, 1),
             };
             let state = c.data_mut();
-            state.protocol.wapc.host_answer_bytes += bytes.len();
-            if state.protocol.wapc.host_answer_bytes > MAX_HOST_CALL_ANSWERS {
+            state.protocol.host_answer_bytes += bytes.len();
+            if state.protocol.host_answer_bytes > MAX_HOST_CALL_ANSWERS {
                 return Err(wasmtime::Error::new(BoundExceeded(format!(
                     "the policy's host calls got more than {MAX_HOST_CALL_ANSWERS} bytes of answers in one call"
                 ))));
@@ -385,11 +397,10 @@ fn add_wapc(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "wapc",
         "__console_log",
-        |mut c: Caller<'_, CallState>, ptr: i32, len: i32| {
+        |mut c: Caller<'_, CallState<WapcState>>, ptr: i32, len: i32| {
             let bytes = read(&mut c, ptr, len)?;
             c.data_mut()
                 .protocol
-                .wapc
                 .log(Level::Info, String::from_utf8_lossy(&bytes).into_owned());
             Ok(())
         },
@@ -402,7 +413,7 @@ type PolicyLogs = Vec<(Level, String)>;
 
 /// One guest call (`validate` or `validate_settings`) on a fresh instance, in the policy's mode.
 fn guest_call(
-    compiled: &Compiled,
+    compiled: &Compiled<WapcState>,
     mode: Mode,
     operation: &str,
     payload: &[u8],
@@ -416,7 +427,7 @@ fn guest_call(
 
 /// Kubewarden's WASI mode: argv `policy.wasm <operation>`, payload on stdin, answer on stdout.
 fn wasi_call(
-    compiled: &Compiled,
+    compiled: &Compiled<WapcState>,
     operation: &str,
     payload: &[u8],
     timeout: Duration,
@@ -433,7 +444,7 @@ fn wasi_call(
     });
     match run {
         Ok(out) => {
-            let mut logs = out.protocol.wapc.logs;
+            let mut logs = out.protocol.logs;
             let stderr = String::from_utf8_lossy(&out.stderr);
             logs.extend(
                 stderr
@@ -446,7 +457,7 @@ fn wasi_call(
         }
         Err(f) => (
             Err(format!("call to {command} failed: {}", f.message)),
-            f.protocol.wapc.logs,
+            f.protocol.logs,
             f.duration,
         ),
     }
@@ -454,7 +465,7 @@ fn wasi_call(
 
 /// One waPC guest call. Returns the guest's response, or the failure.
 fn wapc_call(
-    compiled: &Compiled,
+    compiled: &Compiled<WapcState>,
     operation: &str,
     payload: &[u8],
     timeout: Duration,
@@ -465,7 +476,7 @@ fn wapc_call(
                 exit_zero_is_success(f.call(&mut *store, ()))?;
             }
         }
-        let w = &mut store.data_mut().protocol.wapc;
+        let w = &mut store.data_mut().protocol;
         w.operation = operation.as_bytes().to_vec();
         w.payload = payload.to_vec();
         let call = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "__guest_call")?;
@@ -473,7 +484,7 @@ fn wapc_call(
     });
     match run {
         Ok(out) => {
-            let mut w = out.protocol.wapc;
+            let mut w = out.protocol;
             if w.dropped_logs > 0 {
                 w.logs.push((
                     Level::Warning,
@@ -492,7 +503,7 @@ fn wapc_call(
         }
         Err(f) => (
             Err(format!("call to {operation} failed: {}", f.message)),
-            f.protocol.wapc.logs,
+            f.protocol.logs,
             f.duration,
         ),
     }
@@ -500,7 +511,7 @@ fn wapc_call(
 
 /// Loads a policy: reads its metadata, checks it against the configuration, compiles it, and
 /// validates its settings once.
-pub fn load(m: &ModuleConfig, bytes: &runtime::ModuleFile) -> Result<(Compiled, Policy), String> {
+pub fn load(m: &ModuleConfig, bytes: &runtime::ModuleFile) -> Result<Policy, String> {
     let metadata =
         match custom_section(bytes, METADATA_SECTION) {
             None => None,
@@ -563,7 +574,11 @@ pub fn load(m: &ModuleConfig, bytes: &runtime::ModuleFile) -> Result<(Compiled, 
             v.message.unwrap_or_else(|| "no message".into())
         ));
     }
-    Ok((compiled, Policy { metadata, mode }))
+    Ok(Policy {
+        compiled,
+        metadata,
+        mode,
+    })
 }
 
 #[derive(Deserialize)]
@@ -584,13 +599,15 @@ struct ValidationResponse {
 /// Runs `validate` on an AdmissionRequest (`request`, JSON) whose object is `object`, and maps
 /// the ValidationResponse as Kubewarden does.
 pub(crate) fn validate(
-    m: &LoadedModule,
+    m: &ModuleConfig,
+    policy: &Policy,
+    settings: Option<&[u8]>,
     request: &Value,
     deadline: Deadline,
     report: &mut Report,
 ) -> (Result<Verdict, String>, Duration) {
-    let name = &m.config.name;
-    let timeout = match deadline.limit(m.config.timeout) {
+    let name = &m.name;
+    let timeout = match deadline.limit(m.timeout) {
         Ok(t) => t,
         Err(e) => return (Err(e), Duration::ZERO),
     };
@@ -614,22 +631,22 @@ pub(crate) fn validate(
     payload.extend_from_slice(b"{\"request\":");
     payload.extend_from_slice(&request);
     payload.extend_from_slice(b",\"settings\":");
-    payload.extend_from_slice(m.settings.as_deref().unwrap_or(b"{}"));
+    payload.extend_from_slice(settings.unwrap_or(b"{}"));
     payload.push(b'}');
-    if m.config.debug {
+    if m.debug {
         report.log(
             Level::Debug,
             name,
             format!("in: {}", String::from_utf8_lossy(&payload)),
         );
     }
-    let mode = m.kubewarden.as_ref().map(|p| p.mode).unwrap_or_default();
-    let (answer, logs, took) = guest_call(&m.compiled, mode, "validate", &payload, timeout);
+    let (answer, logs, took) =
+        guest_call(&policy.compiled, policy.mode, "validate", &payload, timeout);
     for (level, line) in logs {
         report.log(level, name, line);
     }
     let verdict = answer.and_then(|bytes| {
-        if m.config.debug {
+        if m.debug {
             report.log(
                 Level::Debug,
                 name,
@@ -644,7 +661,7 @@ pub(crate) fn validate(
             .map(Mutation::Full);
         // Kubewarden's own rules and wording for mutations it refuses.
         if mutation.is_some() {
-            if !m.config.admission.as_ref().is_some_and(|a| a.mutating) {
+            if !m.admission.as_ref().is_some_and(|a| a.mutating) {
                 return Err("The policy attempted to mutate the request, but it is currently configured to not allow mutations (set mutating: true)".into());
             }
             if object.is_null() {
@@ -664,10 +681,7 @@ pub(crate) fn validate(
             audit_annotations: r.audit_annotations.unwrap_or_default(),
         })
     });
-    (
-        verdict.map_err(|e| crate::handle::clean(&Redactor::default(), e)),
-        took,
-    )
+    (verdict.map_err(|e| clean(&Redactor::default(), e)), took)
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::Kind;
+use crate::call::{Deadline, Report, Slot, clean};
+use crate::config::{Kind, ModuleConfig};
+use crate::log::{Level, Redactor};
 use crate::runtime::{CallFailure, CallOutput, Compiled, exit_zero_is_success};
 
 /// The export a `wasi` module needs for `kind`.
@@ -69,6 +71,84 @@ pub fn parse_output(stdout: &[u8]) -> Result<Option<Value>, String> {
         return Err(format!("module error: {error}"));
     }
     Ok(envelope.response.filter(|v| !v.is_null()))
+}
+
+/// A `wasi` module as [`exchange`] needs it.
+pub(crate) struct Module<'a> {
+    /// Its configuration.
+    pub config: &'a ModuleConfig,
+    /// The compiled module.
+    pub compiled: &'a Compiled,
+    /// Its settings, serialised.
+    pub settings: Option<&'a [u8]>,
+}
+
+/// Calls a `wasi` module with `request` and returns its `response`, logging the exchange
+/// when the module has `debug: true`. Failures come back as text, redacted and truncated.
+pub(crate) fn exchange(
+    kind: Kind,
+    module: Module<'_>,
+    request: &[u8],
+    deadline: Deadline,
+    redactor: &Redactor,
+    report: &mut Report,
+) -> (Result<Option<Value>, String>, Duration) {
+    let Module {
+        config: m,
+        compiled,
+        settings,
+    } = module;
+    let name = &m.name;
+    let timeout = match deadline.limit(m.timeout) {
+        Ok(t) => t,
+        Err(e) => return (Err(e), Duration::ZERO),
+    };
+    let _slot = match Slot::take(kind) {
+        Ok(slot) => slot,
+        Err(e) => return (Err(e), Duration::ZERO),
+    };
+    let stdin = envelope(request, settings);
+    if m.debug {
+        report.log(
+            Level::Debug,
+            name,
+            format!("in: {}", redactor.apply(&String::from_utf8_lossy(&stdin))),
+        );
+    }
+    let export = export_for(kind);
+    match call(compiled, export, stdin, timeout) {
+        Ok(out) => {
+            if m.debug {
+                report.log(
+                    Level::Debug,
+                    name,
+                    format!(
+                        "out: {}",
+                        redactor.apply(&String::from_utf8_lossy(&out.stdout))
+                    ),
+                );
+                if !out.stderr.is_empty() {
+                    report.log(
+                        Level::Debug,
+                        name,
+                        format!(
+                            "stderr: {}",
+                            redactor.apply(&String::from_utf8_lossy(&out.stderr))
+                        ),
+                    );
+                }
+            }
+            let parsed = parse_output(&out.stdout).map_err(|e| clean(redactor, e));
+            (parsed, out.duration)
+        }
+        Err(f) => (
+            Err(clean(
+                redactor,
+                format!("call to {export} failed: {}", f.message),
+            )),
+            f.duration,
+        ),
+    }
 }
 
 #[cfg(test)]

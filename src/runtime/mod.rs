@@ -64,8 +64,10 @@ pub fn engine() -> Result<&'static Engine, String> {
         .map_err(Clone::clone)
 }
 
-/// Per-call host state: the guest's stdio, its limits, and protocol state.
-pub struct CallState {
+/// Per-call host state: the guest's stdio, its limits, and the state `P` of the protocol the
+/// module speaks (the runtime knows nothing about protocols: `P` is to it what `T` is to
+/// wasmtime's `Store<T>`).
+pub struct CallState<P = ()> {
     /// Command-line arguments (empty but for Kubewarden's WASI execution mode).
     pub(crate) args: Vec<Vec<u8>>,
     pub(crate) stdin: Vec<u8>,
@@ -77,14 +79,16 @@ pub struct CallState {
     /// Whether the guest may read the clock.
     pub(crate) clock: bool,
     pub(crate) started: Instant,
+    /// Readings of the fake clock of a module not granted the real one.
+    pub(crate) clock_reads: u64,
     rng: u64,
     memory_limit: u64,
     memory_exceeded: Option<usize>,
-    /// Protocol-specific state (the waPC exchange for Kubewarden policies).
-    pub(crate) protocol: crate::protocol::State,
+    /// The protocol's per-call state.
+    pub(crate) protocol: P,
 }
 
-impl CallState {
+impl<P: Default> CallState<P> {
     fn new(stdin: Vec<u8>, memory_limit: u64, clock: bool) -> Self {
         CallState {
             args: Vec::new(),
@@ -96,13 +100,16 @@ impl CallState {
             stderr_cap: MAX_STDERR,
             clock,
             started: Instant::now(),
+            clock_reads: 0,
             rng: 0x853c_49e6_748f_ea9b,
             memory_limit,
             memory_exceeded: None,
             protocol: Default::default(),
         }
     }
+}
 
+impl<P> CallState<P> {
     /// Deterministic pseudo-random bytes (a module gets no entropy it could leak or depend on).
     pub(crate) fn next_random(&mut self) -> u8 {
         self.rng ^= self.rng << 13;
@@ -131,7 +138,7 @@ impl std::fmt::Display for MemoryLimitExceeded {
 
 impl std::error::Error for MemoryLimitExceeded {}
 
-impl ResourceLimiter for CallState {
+impl<P: Send> ResourceLimiter for CallState<P> {
     fn memory_growing(
         &mut self,
         _current: usize,
@@ -170,15 +177,16 @@ impl ResourceLimiter for CallState {
     }
 }
 
-/// A compiled module ready to be instantiated once per call.
-pub struct Compiled {
-    pre: InstancePre<CallState>,
+/// A compiled module ready to be instantiated once per call, for a protocol whose per-call
+/// state is `P`.
+pub struct Compiled<P = ()> {
+    pre: InstancePre<CallState<P>>,
     memory_limit: u64,
     clock: bool,
 }
 
 /// What a successful call leaves behind.
-pub struct CallOutput<T> {
+pub struct CallOutput<T, P = ()> {
     /// The protocol function's own result.
     pub value: T,
     /// Everything written to stdout.
@@ -186,20 +194,20 @@ pub struct CallOutput<T> {
     /// The first bytes written to stderr.
     pub stderr: Vec<u8>,
     /// Protocol state after the call.
-    pub protocol: crate::protocol::State,
+    pub protocol: P,
     /// Wall time of the call, instantiation included.
     pub duration: Duration,
 }
 
 /// A failed call: trap, timeout, limit, or exit with a non-zero code.
 #[derive(Debug)]
-pub struct CallFailure {
+pub struct CallFailure<P = ()> {
     /// What went wrong, with the module's stderr when it wrote any.
     pub message: String,
     /// Wall time of the call.
     pub duration: Duration,
     /// Protocol state after the failure (log lines a policy emitted before failing).
-    pub protocol: Box<crate::protocol::State>,
+    pub protocol: Box<P>,
 }
 
 /// Reads a module file, checks its digest when one is pinned, and loads the valid `.cwasm`
@@ -211,13 +219,13 @@ pub fn read_module(path: &Path, sha256: Option<&str>) -> Result<ModuleFile, Stri
 /// Compiles a module (or takes its precompiled form), links it with the WASI host plus
 /// `add_protocol`'s imports, checks that it exports the functions in `required_exports`, and
 /// instantiates it once to check that it fits its limits.
-pub fn load(
+pub fn load<P: Default + Send + 'static>(
     file: &ModuleFile,
     memory_limit: u64,
     clock: bool,
     required_exports: &[&str],
-    add_protocol: impl FnOnce(&mut Linker<CallState>) -> wasmtime::Result<()>,
-) -> Result<Compiled, String> {
+    add_protocol: impl FnOnce(&mut Linker<CallState<P>>) -> wasmtime::Result<()>,
+) -> Result<Compiled<P>, String> {
     let engine = engine()?;
     let module = file.module(engine)?;
     for name in required_exports {
@@ -251,18 +259,21 @@ pub fn load(
     Ok(compiled)
 }
 
-impl Compiled {
+impl<P: Default + Send + 'static> Compiled<P> {
     /// Instantiates the module in a fresh store with `stdin` as its input and runs `body` on it
     /// within `timeout`. Any trap, limit or `proc_exit` the body does not handle fails the call.
     pub fn run<T>(
         &self,
         stdin: Vec<u8>,
         timeout: Duration,
-        body: impl FnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<T>,
-    ) -> Result<CallOutput<T>, CallFailure> {
+        body: impl FnOnce(&mut Store<CallState<P>>, &Instance) -> wasmtime::Result<T>,
+    ) -> Result<CallOutput<T, P>, CallFailure<P>> {
         let started = Instant::now();
         let engine = self.pre.module().engine();
-        let mut store = Store::new(engine, CallState::new(stdin, self.memory_limit, self.clock));
+        let mut store = Store::new(
+            engine,
+            CallState::<P>::new(stdin, self.memory_limit, self.clock),
+        );
         store.limiter(|s| s as &mut dyn ResourceLimiter);
         let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
         store.set_epoch_deadline(ticks);

@@ -3,8 +3,8 @@
 //! stdin is the request, stdout is the answer (capped), stderr is kept for error messages
 //! (capped, silently truncated). There are no files, no environment, no network, and no
 //! arguments unless a protocol sets them (Kubewarden's WASI mode);
-//! random numbers are deterministic; the clock exists only for protocols that grant it
-//! (Kubewarden policies expect one). Any other WASI function a module imports is linked to a
+//! random numbers are deterministic; the real clock exists only for protocols that grant it
+//! (Kubewarden policies expect one), other modules read a fake, deterministic one. Any other WASI function a module imports is linked to a
 //! stub that fails the call with a clear message if the module ever calls it.
 
 use wasmtime::{Caller, Extern, Linker, Memory, Module};
@@ -54,7 +54,7 @@ impl std::fmt::Display for OutputTooLarge {
 
 impl std::error::Error for OutputTooLarge {}
 
-fn memory(caller: &mut Caller<'_, CallState>) -> Option<Memory> {
+fn memory<P>(caller: &mut Caller<'_, CallState<P>>) -> Option<Memory> {
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Some(m),
         _ => None,
@@ -100,7 +100,7 @@ fn iovecs(mem: &[u8], iovs: u32, count: u32) -> Option<Vec<(usize, usize)>> {
 }
 
 /// `args_sizes_get`: the number of arguments and the size of their NUL-terminated strings.
-fn args_sizes(mut caller: Caller<'_, CallState>, count: u32, size: u32) -> i32 {
+fn args_sizes<P>(mut caller: Caller<'_, CallState<P>>, count: u32, size: u32) -> i32 {
     let n = caller.data().args.len() as u32;
     let bytes: usize = caller.data().args.iter().map(|a| a.len() + 1).sum();
     let Some(mem) = memory(&mut caller) else {
@@ -117,7 +117,7 @@ fn args_sizes(mut caller: Caller<'_, CallState>, count: u32, size: u32) -> i32 {
 }
 
 /// `args_get`: pointers at `argv`, NUL-terminated strings at `buf`.
-fn args_get(mut caller: Caller<'_, CallState>, argv: u32, buf: u32) -> i32 {
+fn args_get<P>(mut caller: Caller<'_, CallState<P>>, argv: u32, buf: u32) -> i32 {
     let Some(mem) = memory(&mut caller) else {
         return errno::FAULT;
     };
@@ -136,7 +136,7 @@ fn args_get(mut caller: Caller<'_, CallState>, argv: u32, buf: u32) -> i32 {
 }
 
 /// Writes two zero u32 counts (no environment).
-fn zero_counts(mut caller: Caller<'_, CallState>, a: u32, b: u32) -> i32 {
+fn zero_counts<P>(mut caller: Caller<'_, CallState<P>>, a: u32, b: u32) -> i32 {
     let Some(mem) = memory(&mut caller) else {
         return errno::FAULT;
     };
@@ -148,20 +148,39 @@ fn zero_counts(mut caller: Caller<'_, CallState>, a: u32, b: u32) -> i32 {
     }
 }
 
+/// The fake clock's start for `CLOCK_REALTIME`: 2022-01-01T00:00:00Z, in nanoseconds.
+const FAKE_EPOCH: u64 = 1_640_995_200_000_000_000;
+/// How far the fake clock moves on each reading: 1 ms.
+const FAKE_TICK: u64 = 1_000_000;
+
+/// The clock of a module that is not granted one (as wazero's defaults, which the original
+/// host used): it tells nothing about real time and is the same in every call, yet moves
+/// forward on each reading, so that guests whose runtime needs a clock to start (Go's
+/// `wasip1`) run, and a runtime waiting for time to pass does not spin forever.
+fn fake_clock<P>(state: &mut CallState<P>, id: i32) -> u64 {
+    state.clock_reads += 1;
+    let elapsed = state.clock_reads.saturating_mul(FAKE_TICK);
+    if id == 0 {
+        FAKE_EPOCH.saturating_add(elapsed)
+    } else {
+        elapsed
+    }
+}
+
 /// Adds the preview 1 functions this host implements to `linker`.
-pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    linker.func_wrap(WASI_MODULE, "args_sizes_get", args_sizes)?;
-    linker.func_wrap(WASI_MODULE, "environ_sizes_get", zero_counts)?;
-    linker.func_wrap(WASI_MODULE, "args_get", args_get)?;
+pub fn add_to_linker<P: Send + 'static>(linker: &mut Linker<CallState<P>>) -> wasmtime::Result<()> {
+    linker.func_wrap(WASI_MODULE, "args_sizes_get", args_sizes::<P>)?;
+    linker.func_wrap(WASI_MODULE, "environ_sizes_get", zero_counts::<P>)?;
+    linker.func_wrap(WASI_MODULE, "args_get", args_get::<P>)?;
     linker.func_wrap(
         WASI_MODULE,
         "environ_get",
-        |_: Caller<'_, CallState>, _: u32, _: u32| errno::SUCCESS,
+        |_: Caller<'_, CallState<P>>, _: u32, _: u32| errno::SUCCESS,
     )?;
     linker.func_wrap(
         WASI_MODULE,
         "fd_write",
-        |mut caller: Caller<'_, CallState>,
+        |mut caller: Caller<'_, CallState<P>>,
          fd: i32,
          iovs: u32,
          count: u32,
@@ -210,7 +229,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI_MODULE,
         "fd_read",
-        |mut caller: Caller<'_, CallState>, fd: i32, iovs: u32, count: u32, nread: u32| -> i32 {
+        |mut caller: Caller<'_, CallState<P>>, fd: i32, iovs: u32, count: u32, nread: u32| -> i32 {
             if fd != 0 {
                 return errno::BADF;
             }
@@ -249,14 +268,14 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI_MODULE,
         "proc_exit",
-        |_: Caller<'_, CallState>, code: i32| -> wasmtime::Result<()> {
+        |_: Caller<'_, CallState<P>>, code: i32| -> wasmtime::Result<()> {
             Err(wasmtime::Error::new(Exit(code)))
         },
     )?;
     linker.func_wrap(
         WASI_MODULE,
         "fd_close",
-        |_: Caller<'_, CallState>, fd: i32| {
+        |_: Caller<'_, CallState<P>>, fd: i32| {
             if (0..=2).contains(&fd) {
                 errno::SUCCESS
             } else {
@@ -267,7 +286,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI_MODULE,
         "fd_fdstat_get",
-        |mut caller: Caller<'_, CallState>, fd: i32, buf: u32| -> i32 {
+        |mut caller: Caller<'_, CallState<P>>, fd: i32, buf: u32| -> i32 {
             if !(0..=2).contains(&fd) {
                 return errno::BADF;
             }
@@ -289,7 +308,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI_MODULE,
         "fd_seek",
-        |_: Caller<'_, CallState>, fd: i32, _: i64, _: i32, _: u32| {
+        |_: Caller<'_, CallState<P>>, fd: i32, _: i64, _: i32, _: u32| {
             if (0..=2).contains(&fd) {
                 errno::SPIPE
             } else {
@@ -300,20 +319,20 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI_MODULE,
         "fd_prestat_get",
-        |_: Caller<'_, CallState>, _: i32, _: u32| errno::BADF,
+        |_: Caller<'_, CallState<P>>, _: i32, _: u32| errno::BADF,
     )?;
     linker.func_wrap(
         WASI_MODULE,
         "fd_prestat_dir_name",
-        |_: Caller<'_, CallState>, _: i32, _: u32, _: u32| errno::BADF,
+        |_: Caller<'_, CallState<P>>, _: i32, _: u32, _: u32| errno::BADF,
     )?;
-    linker.func_wrap(WASI_MODULE, "sched_yield", |_: Caller<'_, CallState>| {
+    linker.func_wrap(WASI_MODULE, "sched_yield", |_: Caller<'_, CallState<P>>| {
         errno::SUCCESS
     })?;
     linker.func_wrap(
         WASI_MODULE,
         "random_get",
-        |mut caller: Caller<'_, CallState>, buf: u32, len: u32| -> i32 {
+        |mut caller: Caller<'_, CallState<P>>, buf: u32, len: u32| -> i32 {
             // The host fills the buffer byte by byte and epochs do not interrupt host calls: the
             // guest may not choose how long this takes.
             if len > MAX_RANDOM_BYTES {
@@ -339,17 +358,15 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI_MODULE,
         "clock_time_get",
-        |mut caller: Caller<'_, CallState>, id: i32, _precision: i64, out: u32| -> i32 {
-            if !caller.data().clock {
-                return errno::NOTCAPABLE;
-            }
+        |mut caller: Caller<'_, CallState<P>>, id: i32, _precision: i64, out: u32| -> i32 {
             let now = match id {
+                _ if !(0..=1).contains(&id) => return errno::INVAL,
+                _ if !caller.data().clock => fake_clock(caller.data_mut(), id),
                 0 => std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_nanos() as u64)
                     .unwrap_or(0),
-                1 => caller.data().started.elapsed().as_nanos() as u64,
-                _ => return errno::INVAL,
+                _ => caller.data().started.elapsed().as_nanos() as u64,
             };
             let Some(mem) = memory(&mut caller) else {
                 return errno::FAULT;
@@ -364,17 +381,15 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI_MODULE,
         "clock_res_get",
-        |mut caller: Caller<'_, CallState>, id: i32, out: u32| -> i32 {
-            if !caller.data().clock {
-                return errno::NOTCAPABLE;
-            }
+        |mut caller: Caller<'_, CallState<P>>, id: i32, out: u32| -> i32 {
             if !(0..=1).contains(&id) {
                 return errno::INVAL;
             }
+            let resolution: u64 = if caller.data().clock { 1 } else { FAKE_TICK };
             let Some(mem) = memory(&mut caller) else {
                 return errno::FAULT;
             };
-            if write_bytes(mem.data_mut(&mut caller), out, &1u64.to_le_bytes()) {
+            if write_bytes(mem.data_mut(&mut caller), out, &resolution.to_le_bytes()) {
                 errno::SUCCESS
             } else {
                 errno::FAULT
@@ -386,9 +401,13 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
 
 /// Links every WASI preview 1 function `module` imports that this host does not implement to a
 /// stub that returns `ENOSYS` when its signature returns an errno, and fails the call otherwise.
-pub fn stub_missing(linker: &mut Linker<CallState>, module: &Module) -> wasmtime::Result<()> {
+pub fn stub_missing<P: Default + Send + 'static>(
+    linker: &mut Linker<CallState<P>>,
+    module: &Module,
+) -> wasmtime::Result<()> {
     // A throwaway store, only to ask the linker what it already defines (load time only).
-    let mut store = wasmtime::Store::new(linker.engine(), CallState::new(Vec::new(), 0, false));
+    let mut store =
+        wasmtime::Store::new(linker.engine(), CallState::<P>::new(Vec::new(), 0, false));
     for import in module.imports() {
         if import.module() != WASI_MODULE
             || linker.get(&mut store, WASI_MODULE, import.name()).is_ok()
