@@ -430,14 +430,14 @@ print(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
 fi
 
 # --- podman, where installed ------------------------------------------------------------------
-# On this kind of machine podman needs runc (crun refuses the hybrid cgroup v1/v2 layout),
-# cgroupfs, and limits no higher than the machine's hard limits (CAP_SYS_RESOURCE is withheld):
+# On this kind of machine podman needs runc (crun refuses the hybrid cgroup v1/v2 layout) and
+# limits no higher than the machine's hard limits (CAP_SYS_RESOURCE is withheld):
 # see docs/operator-guide.md §6.1. PODMAN_FLAGS (global) and PODMAN_RUN_FLAGS override them.
 if command -v podman >/dev/null; then
   section "podman"
   if [[ -z ${PODMAN_FLAGS+set} ]]; then
-    PODMAN_FLAGS="--cgroup-manager cgroupfs"
-    if command -v runc >/dev/null; then PODMAN_FLAGS="--runtime runc $PODMAN_FLAGS"; fi
+    PODMAN_FLAGS=
+    if command -v runc >/dev/null; then PODMAN_FLAGS="--runtime runc"; fi
   fi
   PODMAN_RUN_FLAGS=${PODMAN_RUN_FLAGS-"--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"}
   read -ra pflags <<<"$PODMAN_FLAGS"
