@@ -18,23 +18,25 @@
 #             certificates, a kubeconfig and the static Pod manifests; the manifest has the image,
 #             the WASM flags and the read-only /etc/kubernetes/wasm mount; the patch alternative
 #             puts its image into the manifest
-#   serve     the image's kube-apiserver runs from the unpacked root (chroot) with the command
+#   serve     the node's files are checked with the new build's CLI (bin/kubewasm check); the
+#             image's kube-apiserver runs from the unpacked root (chroot) with the command
 #             line of that manifest (plus a local etcd and a free loopback port), the node's
 #             /etc/kubernetes/pki and /etc/kubernetes/wasm bind-mounted read-only as the kubelet
 #             would, the example configuration (examples/*.yaml with /etc/kubernetes/wasm paths)
 #             and modules (build/modules): the magic scenario
-#   upgrade   `kubeadm upgrade diff` against that server (the ClusterConfiguration uploaded as
+#   upgrade   kubeadm's own upload-config is denied by the example policy (the guide's warning);
+#             `kubeadm upgrade diff` against that server (the ClusterConfiguration stored as
 #             kubeadm-config): the next release's manifest keeps the WASM flags and mount and
 #             takes kube-apiserver from imageRepository, never from registry.k8s.io
 #   podman    only where podman is installed: load the docker-archive, run --version in a
 #             container, then the server (same command line, the node's directories as volumes)
 #             and three steps of the magic scenario against it
 #
-# Needs root (chroot, mounts in a private mount namespace), python3, openssl, curl, readelf.
+# Needs root (chroot, mounts in a private mount namespace), python3, curl, readelf, util-linux.
 # Prints one line per assertion and `N passed, M failed`; exits non-zero when one failed.
 # Environment: KUBEWASM_BIN (default _output/bin), IMAGE_DIR (default _output/image),
 # IMAGE_REPOSITORY (default localhost/kubewasm), MODULES (default build/modules),
-# IMAGE_TEST_KEEP=1 keeps the temp directory.
+# PODMAN_FLAGS / PODMAN_RUN_FLAGS (see the podman part), IMAGE_TEST_KEEP=1 keeps the temp directory.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
