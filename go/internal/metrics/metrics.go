@@ -64,6 +64,63 @@ func ObserveCall(kind binding.Kind, start time.Time) {
 	callDuration.WithLabelValues(kind.String()).Observe(time.Since(start).Seconds())
 }
 
+// Totals is what the metrics recorded so far for one kind: library calls and
+// their summed wall time, and the summed time of the modules they ran.
+type Totals struct {
+	// Calls is the number of library calls observed.
+	Calls uint64
+	// CallSeconds is their summed wall time, as Go saw it.
+	CallSeconds float64
+	// ModuleSeconds is the summed time the modules took (the library's own
+	// measurement of each module: instantiation and the call).
+	ModuleSeconds float64
+}
+
+// TotalsFor reads Totals for kind from the registry, for benchmarks and tools
+// that want to split a decision's time into the Go side, the library call and
+// the modules (two readings, subtracted).
+func TotalsFor(kind binding.Kind) (Totals, error) {
+	var t Totals
+	mfs, err := legacyregistry.DefaultGatherer.Gather()
+	if err != nil {
+		return t, err
+	}
+	for _, mf := range mfs {
+		name := mf.GetName()
+		if name != "apiserver_wasm_library_call_duration_seconds" && name != "apiserver_wasm_module_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == kind.String() {
+					match = true
+				}
+			}
+			h := m.GetHistogram()
+			if !match || h == nil {
+				continue
+			}
+			if name == "apiserver_wasm_library_call_duration_seconds" {
+				t.Calls += h.GetSampleCount()
+				t.CallSeconds += h.GetSampleSum()
+			} else {
+				t.ModuleSeconds += h.GetSampleSum()
+			}
+		}
+	}
+	return t, nil
+}
+
+// PerOp returns the library call time and the module time per operation, in
+// nanoseconds, between an earlier reading and t, for ops operations.
+func (t Totals) PerOp(earlier Totals, ops int) (callNanos, moduleNanos float64) {
+	if ops <= 0 {
+		return 0, 0
+	}
+	return (t.CallSeconds - earlier.CallSeconds) * 1e9 / float64(ops), (t.ModuleSeconds - earlier.ModuleSeconds) * 1e9 / float64(ops)
+}
+
 // ObserveError records a library error.
 func ObserveError(kind binding.Kind, err error) {
 	code := "unknown"

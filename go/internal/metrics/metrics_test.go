@@ -49,3 +49,27 @@ func TestObserve(t *testing.T) {
 		}
 	}
 }
+
+func TestTotalsFor(t *testing.T) {
+	Register()
+	before, err := TotalsFor(binding.KindAuthentication)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ObserveCall(binding.KindAuthentication, time.Now().Add(-50*time.Microsecond))
+	ObserveOutcomes(binding.KindAuthentication, []binding.Outcome{{Module: "a", Outcome: "authenticated", DurationNanos: 20_000}, {Module: "b", Outcome: "unauthenticated", DurationNanos: 10_000}})
+	ObserveCall(binding.KindAuthorization, time.Now().Add(-time.Second)) // another kind: not counted
+	after, err := TotalsFor(binding.KindAuthentication)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := after.Calls - before.Calls; n != 1 {
+		t.Errorf("calls +%d, want +1", n)
+	}
+	if d := after.CallSeconds - before.CallSeconds; d < 50e-6 || d > 0.5 {
+		t.Errorf("call seconds +%g, want about 50µs", d)
+	}
+	if d := after.ModuleSeconds - before.ModuleSeconds; d < 29e-6 || d > 31e-6 {
+		t.Errorf("module seconds +%g, want 30µs", d)
+	}
+}
