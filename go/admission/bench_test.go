@@ -73,3 +73,42 @@ type rawAdmitter struct {
 func (f *rawAdmitter) Admit(_ binding.Phase, _ []uint32, _ []byte, _ time.Duration, decode binding.DecodeFunc) error {
 	return decode(f.out)
 }
+
+// BenchmarkNoMatchDeepContext: BenchmarkNoMatchFake with a request context
+// as deep as kube-apiserver's (30 values), with the reporter lookup skipped
+// (no WithReporter was ever called, as in the API server) and done (the
+// behaviour before that shortcut, and the CLI's).
+func BenchmarkNoMatchDeepContext(b *testing.B) {
+	r := []admissionregistrationv1.RuleWithOperations{rule(all, core, []string{"v1"}, []string{"configmaps"}, "")}
+	fake := &fakeAdmitter{modules: []ModuleConfig{{Name: "m0", Mutating: true, Rules: r}, {Name: "m1", Rules: r}}}
+	p := newTestPlugin(b, fake)
+	o := objectInterfaces()
+	type key int
+	ctx := context.Background()
+	for i := range 30 {
+		ctx = context.WithValue(ctx, key(i), i)
+	}
+	secret := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "s"}}
+	a := admission.NewAttributesRecord(secret, nil, schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, "default", "s",
+		schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, "", admission.Create, &metav1.CreateOptions{}, false, &user.DefaultInfo{Name: "magic-user", Groups: []string{"magic-group"}})
+	saved := reportersUsed.Load()
+	defer reportersUsed.Store(saved)
+	for _, lookup := range []bool{false, true} {
+		name := "skipped"
+		if lookup {
+			name = "lookup"
+		}
+		b.Run(name, func(b *testing.B) {
+			reportersUsed.Store(lookup)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.Admit(ctx, a, o); err != nil {
+					b.Fatal(err)
+				}
+				if err := p.Validate(ctx, a, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -69,10 +70,20 @@ type reporterKey struct{}
 // WithReporter returns a context whose admission calls report every phase to
 // r. It is meant for tools (the kubewasm CLI), not for the API server.
 func WithReporter(ctx context.Context, r func(PhaseReport)) context.Context {
+	reportersUsed.Store(true)
 	return context.WithValue(ctx, reporterKey{}, r)
 }
 
+// reportersUsed is set by the first WithReporter. Until then report does not
+// look the reporter up: in kube-apiserver, which never sets one, a lookup
+// would walk the request context's whole chain of values (a few dozen) for
+// every request, matched or not, only to find nothing.
+var reportersUsed atomic.Bool
+
 func report(ctx context.Context, r PhaseReport) {
+	if !reportersUsed.Load() {
+		return
+	}
 	if f, ok := ctx.Value(reporterKey{}).(func(PhaseReport)); ok {
 		f(r)
 	}
