@@ -13,13 +13,22 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{
     Config, Enabled, Engine, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker,
-    PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    PoolingAllocationConfig, ProfilingStrategy, ResourceLimiter, Store, Trap,
 };
 
 use crate::limits::MAX_TABLE_ELEMENTS;
 pub use crate::limits::{EPOCH_TICK, MAX_INPUT, MAX_INSTANCES, MAX_OUTPUT, MAX_STDERR};
 
 static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+
+/// Set to `1` in the process environment, the engine writes `/tmp/perf-<pid>.map` so that
+/// `perf report` names the modules' compiled functions instead of showing bare `[JIT]`
+/// addresses. Off by default: the map grows with every module loaded.
+pub const PERF_MAP_ENV: &str = "KUBEWASM_PERF_MAP";
+
+fn perf_map_requested(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| v == "1")
+}
 
 fn new_engine() -> Result<Engine, String> {
     let mut pool = PoolingAllocationConfig::default();
@@ -40,6 +49,11 @@ fn new_engine() -> Result<Engine, String> {
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(8));
+    if perf_map_requested(std::env::var_os(PERF_MAP_ENV).as_deref()) {
+        // For profiling only (docs/performance.md): not part of the precompiled-module
+        // compatibility hash, so `.cwasm` files stay valid.
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
     let engine =
         Engine::new(&config).map_err(|e| format!("cannot create the wasmtime engine: {e}"))?;
     let ticker = engine.weak();
@@ -347,5 +361,20 @@ pub fn exit_zero_is_success(result: wasmtime::Result<()>) -> wasmtime::Result<()
     match result {
         Err(e) if matches!(e.downcast_ref::<wasi_p1::Exit>(), Some(wasi_p1::Exit(0))) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::perf_map_requested;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn perf_map_only_on_one() {
+        assert!(perf_map_requested(Some(OsStr::new("1"))));
+        for off in ["", "0", "true", "yes", " 1"] {
+            assert!(!perf_map_requested(Some(OsStr::new(off))), "{off:?}");
+        }
+        assert!(!perf_map_requested(None));
     }
 }
