@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use wasmtime::wasmparser::{Parser, Payload};
 use wasmtime::{Caller, Extern, Linker};
 
 use crate::call::{Deadline, Report, clean};
@@ -90,72 +91,30 @@ pub struct Policy {
     pub mode: Mode,
 }
 
-/// Finds a custom section's contents in a WebAssembly binary.
+/// Finds a custom section's contents in a WebAssembly binary (`None` also when the binary does
+/// not parse: compiling it reports that).
 pub fn custom_section<'a>(wasm: &'a [u8], section: &str) -> Option<&'a [u8]> {
-    sections(wasm)
-        .filter(|(id, _)| *id == 0)
-        .find_map(|(_, body)| {
-            let mut at = 0;
-            (name(body, &mut at)? == section.as_bytes()).then(|| &body[at..])
-        })
-}
-
-/// Iterates over a WebAssembly binary's sections as (id, contents).
-fn sections(wasm: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
-    let mut at = if wasm.get(..4) == Some(b"\0asm") {
-        8
-    } else {
-        usize::MAX
-    };
-    std::iter::from_fn(move || {
-        let id = *wasm.get(at)?;
-        at += 1;
-        let size = leb(wasm, &mut at)?;
-        let end = at.checked_add(size)?;
-        let body = wasm.get(at..end)?;
-        at = end;
-        Some((id, body))
+    payloads(wasm).find_map(|p| match p {
+        Payload::CustomSection(c) if c.name() == section => Some(c.data()),
+        _ => None,
     })
 }
 
-/// Reads an unsigned LEB128 number.
-fn leb(bytes: &[u8], at: &mut usize) -> Option<usize> {
-    let mut result = 0usize;
-    for shift in (0..35).step_by(7) {
-        let b = *bytes.get(*at)?;
-        *at += 1;
-        result |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            return Some(result);
-        }
-    }
-    None
-}
-
-/// Reads a length-prefixed name.
-fn name<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
-    let n = leb(bytes, at)?;
-    let s = bytes.get(*at..at.checked_add(n)?)?;
-    *at += n;
-    Some(s)
-}
-
-/// The names a WebAssembly binary exports (what parses of them).
+/// The names a WebAssembly binary exports (as far as it parses).
 fn wasm_exports(wasm: &[u8]) -> Vec<String> {
-    let mut names = Vec::new();
-    for (_, body) in sections(wasm).filter(|(id, _)| *id == 7) {
-        let mut at = 0;
-        let count = leb(body, &mut at).unwrap_or(0);
-        for _ in 0..count {
-            let Some(n) = name(body, &mut at) else { break };
-            names.push(String::from_utf8_lossy(n).into_owned());
-            at += 1; // kind
-            if leb(body, &mut at).is_none() {
-                break;
-            }
-        }
-    }
-    names
+    payloads(wasm)
+        .filter_map(|p| match p {
+            Payload::ExportSection(reader) => Some(reader),
+            _ => None,
+        })
+        .flat_map(|reader| reader.into_iter().map_while(Result::ok))
+        .map(|export| export.name.to_string())
+        .collect()
+}
+
+/// A binary's payloads, up to the first that does not parse.
+fn payloads(wasm: &[u8]) -> impl Iterator<Item = Payload<'_>> {
+    Parser::new(0).parse_all(wasm).map_while(Result::ok)
 }
 
 fn memory(caller: &mut Caller<'_, CallState<WapcState>>) -> wasmtime::Result<wasmtime::Memory> {
