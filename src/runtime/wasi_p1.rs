@@ -22,7 +22,6 @@ mod errno {
     pub const FAULT: i32 = 21;
     pub const INVAL: i32 = 28;
     pub const NOSYS: i32 = 52;
-    pub const NOTCAPABLE: i32 = 76;
     pub const SPIPE: i32 = 70;
 }
 
