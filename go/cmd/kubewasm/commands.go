@@ -88,16 +88,35 @@ func check(kindName, path string) ([]string, []binding.LogLine, error) {
 // authenticate answers a TokenReview. The request's spec.audiences are both
 // the audiences of the request context and the API server's implicit
 // audiences.
-func authenticate(ctx context.Context, config string, in []byte, _ io.Writer) (interface{}, error) {
+func authenticate(ctx context.Context, cfg configSource, in []byte, _ io.Writer) (interface{}, error) {
 	var tr authenticationv1.TokenReview
 	if err := strictUnmarshal(in, &tr); err != nil {
 		return nil, fmt.Errorf("decoding TokenReview: %w", err)
 	}
-	a, err := wasmauthenticator.NewAuthenticatorFromFile(config, tr.Spec.Audiences)
+	a, err := newAuthenticator(cfg, tr.Spec.Audiences)
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
+	reviewToken(ctx, a, &tr)
+	return &tr, nil
+}
+
+// newAuthenticator loads an authentication configuration.
+func newAuthenticator(cfg configSource, audiences []string) (*wasmauthenticator.Authenticator, error) {
+	data, dir, err := cfg.load(binding.KindAuthentication)
+	if err != nil {
+		return nil, fmt.Errorf("reading authentication configuration: %w", err)
+	}
+	a, err := wasmauthenticator.New(data, dir, audiences)
+	if err != nil {
+		return nil, fmt.Errorf("authentication configuration %s: %w", cfg.path, err)
+	}
+	return a, nil
+}
+
+// reviewToken fills in tr.Status as the API server's authenticator decides.
+func reviewToken(ctx context.Context, a *wasmauthenticator.Authenticator, tr *authenticationv1.TokenReview) {
 	if len(tr.Spec.Audiences) > 0 {
 		ctx = authenticator.WithAudiences(ctx, tr.Spec.Audiences)
 	}
@@ -122,25 +141,45 @@ func authenticate(ctx context.Context, config string, in []byte, _ io.Writer) (i
 		}
 	}
 	tr.APIVersion, tr.Kind = authenticationv1.SchemeGroupVersion.String(), "TokenReview"
-	return &tr, nil
 }
 
 // authorize answers a SubjectAccessReview through the authorizer, from
 // attributes rebuilt from the review's spec.
-func authorize(ctx context.Context, config string, in []byte, _ io.Writer) (interface{}, error) {
+func authorize(ctx context.Context, cfg configSource, in []byte, _ io.Writer) (interface{}, error) {
 	var sar authorizationv1.SubjectAccessReview
 	if err := strictUnmarshal(in, &sar); err != nil {
 		return nil, fmt.Errorf("decoding SubjectAccessReview: %w", err)
 	}
-	attrs, err := attributesFrom(&sar.Spec)
-	if err != nil {
-		return nil, err
-	}
-	a, err := wasmauthorizer.NewFromFile(config)
+	a, err := newAuthorizer(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
+	if err := reviewAccess(ctx, a, &sar); err != nil {
+		return nil, err
+	}
+	return &sar, nil
+}
+
+// newAuthorizer loads an authorization configuration.
+func newAuthorizer(cfg configSource) (*wasmauthorizer.Authorizer, error) {
+	data, dir, err := cfg.load(binding.KindAuthorization)
+	if err != nil {
+		return nil, fmt.Errorf("reading authorization configuration: %w", err)
+	}
+	a, err := wasmauthorizer.New(data, dir)
+	if err != nil {
+		return nil, fmt.Errorf("authorization configuration %s: %w", cfg.path, err)
+	}
+	return a, nil
+}
+
+// reviewAccess fills in sar.Status as the API server's authorizer decides.
+func reviewAccess(ctx context.Context, a *wasmauthorizer.Authorizer, sar *authorizationv1.SubjectAccessReview) error {
+	attrs, err := attributesFrom(&sar.Spec)
+	if err != nil {
+		return err
+	}
 	decision, reason, err := a.Authorize(ctx, attrs)
 	sar.Status = authorizationv1.SubjectAccessReviewStatus{
 		Allowed: decision == authorizer.DecisionAllow,
@@ -151,7 +190,7 @@ func authorize(ctx context.Context, config string, in []byte, _ io.Writer) (inte
 		sar.Status.EvaluationError = err.Error()
 	}
 	sar.APIVersion, sar.Kind = authorizationv1.SchemeGroupVersion.String(), "SubjectAccessReview"
-	return &sar, nil
+	return nil
 }
 
 func attributesFrom(spec *authorizationv1.SubjectAccessReviewSpec) (authorizer.AttributesRecord, error) {
@@ -201,31 +240,85 @@ func attributesFrom(spec *authorizationv1.SubjectAccessReviewSpec) (authorizer.A
 	return attrs, nil
 }
 
-// admit answers an AdmissionReview: the mutating phase, then (if it allowed)
-// the validating phase, as the admission chain runs them.
-func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (interface{}, error) {
-	var review admissionv1.AdmissionReview
-	if err := strictUnmarshal(in, &review); err != nil {
-		return nil, fmt.Errorf("decoding AdmissionReview: %w", err)
+// admit answers an AdmissionReview (or a bare AdmissionRequest): the
+// mutating phase, then (if it allowed) the validating phase, as the
+// admission chain runs them.
+func admit(ctx context.Context, cfg configSource, in []byte, stderr io.Writer) (interface{}, error) {
+	review, err := decodeAdmission(in)
+	if err != nil {
+		return nil, err
 	}
+	r, err := newAdmissionRunner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	r.namespaces.labels = namespaceLabels
+	out, err := r.review(ctx, review, bothPhases, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return out.review, nil
+}
+
+// admissionPhases selects the admission phases a request goes through.
+type admissionPhases int
+
+const (
+	// bothPhases runs the mutating phase, then the validating phase if the
+	// mutating phase allowed the request.
+	bothPhases admissionPhases = iota
+	// mutatingPhase runs the mutating phase only.
+	mutatingPhase
+	// validatingPhase runs the validating phase only, on the request as
+	// given.
+	validatingPhase
+)
+
+// admissionRunner runs requests through one loaded admission plugin.
+type admissionRunner struct {
+	plugin     *wasmadmission.Plugin
+	namespaces *cliNamespaces
+}
+
+// newAdmissionRunner loads an admission configuration into the plugin the
+// API server uses, with namespaces answered offline.
+func newAdmissionRunner(cfg configSource) (*admissionRunner, error) {
+	data, dir, err := cfg.load(binding.KindAdmission)
+	if err != nil {
+		return nil, fmt.Errorf("reading admission configuration: %w", err)
+	}
+	p, err := wasmadmission.New(data, dir)
+	if err != nil {
+		return nil, fmt.Errorf("admission configuration %s: %w", cfg.path, err)
+	}
+	ns := &cliNamespaces{}
+	p.SetNamespaceLister(ns)
+	if err := p.ValidateInitialization(); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	return &admissionRunner{plugin: p, namespaces: ns}, nil
+}
+
+func (r *admissionRunner) close() { _ = r.plugin.Close() }
+
+// admissionOutcome is an answered AdmissionReview and the per-phase reports
+// of what the modules did.
+type admissionOutcome struct {
+	review  *admissionv1.AdmissionReview
+	reports []wasmadmission.PhaseReport
+}
+
+// review answers review.Request (completed by decodeAdmission) through the
+// selected phases and prints the summary of the phases on summary.
+func (r *admissionRunner) review(ctx context.Context, review *admissionv1.AdmissionReview, phases admissionPhases, summary io.Writer) (*admissionOutcome, error) {
 	req := review.Request
-	if req == nil {
-		return nil, fmt.Errorf("the AdmissionReview has no request")
-	}
 	attrs, err := attributesFromRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	p, err := wasmadmission.NewFromFile(config)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	p.SetNamespaceLister(cliNamespaces{})
-	if err := p.ValidateInitialization(); err != nil {
-		return nil, err
-	}
-
+	p := r.plugin
 	var mu sync.Mutex
 	var reports []wasmadmission.PhaseReport
 	rec := &record.Warnings{}
@@ -237,8 +330,10 @@ func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (int
 	})
 	o := admission.NewObjectInterfacesFromScheme(scheme.Scheme)
 	if p.Handles(attrs.GetOperation()) {
-		err = p.Admit(ctx, attrs, o)
-		if err == nil {
+		if phases != validatingPhase {
+			err = p.Admit(ctx, attrs, o)
+		}
+		if err == nil && phases != mutatingPhase {
 			err = p.Validate(ctx, attrs, o)
 		}
 	}
@@ -252,6 +347,24 @@ func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (int
 			resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: 500, Message: err.Error()}
 		}
 	}
+	if patch := combinedPatch(reports); len(patch) > 0 { // shown even when the validating phase then rejected
+		resp.Patch, _ = json.Marshal(patch)
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.PatchType = &pt
+	}
+	if ann := attrs.Annotations(); len(ann) > 0 {
+		resp.AuditAnnotations = ann
+	}
+	summarize(summary, reports, phases)
+	out := *review
+	out.Response = resp
+	out.APIVersion, out.Kind = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"
+	return &admissionOutcome{review: &out, reports: reports}, nil
+}
+
+// combinedPatch joins the patches of the mutating calls, in order: applied to
+// the request's object, it gives the object the API server would store.
+func combinedPatch(reports []wasmadmission.PhaseReport) []json.RawMessage {
 	var patch []json.RawMessage
 	for _, r := range reports {
 		if r.Phase != binding.PhaseMutating || r.Result == nil || len(r.Result.Patch) == 0 {
@@ -262,18 +375,7 @@ func admit(ctx context.Context, config string, in []byte, stderr io.Writer) (int
 			patch = append(patch, ops...)
 		}
 	}
-	if len(patch) > 0 { // shown even when the validating phase then rejected
-		resp.Patch, _ = json.Marshal(patch)
-		pt := admissionv1.PatchTypeJSONPatch
-		resp.PatchType = &pt
-	}
-	if ann := attrs.Annotations(); len(ann) > 0 {
-		resp.AuditAnnotations = ann
-	}
-	summarize(stderr, reports)
-	review.Response = resp
-	review.APIVersion, review.Kind = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"
-	return &review, nil
+	return patch
 }
 
 func attributesFromRequest(req *admissionv1.AdmissionRequest) (*record.Attributes, error) {
@@ -315,6 +417,10 @@ func decodeObject(raw []byte, gvk schema.GroupVersionKind) (runtime.Object, erro
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
+	raw, err := withTypeMeta(raw, gvk)
+	if err != nil {
+		return nil, err
+	}
 	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
 	if err != nil {
 		if !runtime.IsNotRegisteredError(err) {
@@ -333,7 +439,7 @@ func decodeObject(raw []byte, gvk schema.GroupVersionKind) (runtime.Object, erro
 }
 
 // summarize prints which modules matched in each phase and what they did.
-func summarize(w io.Writer, reports []wasmadmission.PhaseReport) {
+func summarize(w io.Writer, reports []wasmadmission.PhaseReport, phases admissionPhases) {
 	seen := map[binding.Phase]bool{}
 	for _, r := range reports {
 		seen[r.Phase] = true
@@ -357,6 +463,9 @@ func summarize(w io.Writer, reports []wasmadmission.PhaseReport) {
 		}
 	}
 	for _, ph := range []binding.Phase{binding.PhaseMutating, binding.PhaseValidating} {
+		if (ph == binding.PhaseMutating && phases == validatingPhase) || (ph == binding.PhaseValidating && phases == mutatingPhase) {
+			continue
+		}
 		if !seen[ph] {
 			fmt.Fprintf(w, "%-10s not run\n", ph.String()+":")
 		}
@@ -364,19 +473,21 @@ func summarize(w io.Writer, reports []wasmadmission.PhaseReport) {
 }
 
 // cliNamespaces answers namespace lookups offline: every namespace exists,
-// with the kubernetes.io/metadata.name label the API server sets plus the
-// --namespace-labels.
-type cliNamespaces struct{}
+// with the kubernetes.io/metadata.name label the API server sets plus labels
+// (admit --namespace-labels, a test case's namespaceLabels).
+type cliNamespaces struct {
+	labels map[string]string
+}
 
-func (cliNamespaces) Get(name string) (*corev1.Namespace, error) {
+func (c *cliNamespaces) Get(name string) (*corev1.Namespace, error) {
 	l := map[string]string{corev1.LabelMetadataName: name}
-	for k, v := range namespaceLabels {
+	for k, v := range c.labels {
 		l[k] = v
 	}
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}, nil
 }
 
-func (c cliNamespaces) List(sel labels.Selector) ([]*corev1.Namespace, error) {
+func (c *cliNamespaces) List(sel labels.Selector) ([]*corev1.Namespace, error) {
 	return nil, nil
 }
 

@@ -51,7 +51,19 @@ Usage:
       response: allowed, status of a rejection, the combined JSONPatch of the
       mutating modules (base64 in response.patch, as on the wire), warnings
       and audit annotations. A summary of which modules matched in each phase
-      and what they did is printed on stderr.
+      and what they did is printed on stderr. REQUEST may also be a bare
+      AdmissionRequest (as Kubewarden policies' test_data for kwctl run);
+      objects lacking kind/apiVersion get them from request.kind, and an
+      empty request.resource is guessed from the kind.
+
+  kubewasm test [-v] SUITE.yaml...
+      Run test suites: each names a configuration and cases (a request, the
+      step to run it through, the expected answer: allowed or denied,
+      message, code, patch or patched object, warnings...). Prints PASS or
+      FAIL per case, with the difference on failure, then a summary. Exit
+      status 0 when every case passed, 1 when one failed, 2 when a suite is
+      invalid (the error names the file, the case and the field). The suite
+      format is in docs/testing.md.
 
   kubewasm version
       Print the C ABI version and the digest of the linked library.
@@ -62,6 +74,10 @@ error (bad configuration, unreadable request); 2 on bad usage.
 Common flags of the request commands:
   -o, --output json|yaml   output format (default json)
   -v, --verbose            also print the library's log lines (klog) on stderr
+  --settings-json JSON     replace the settings of the configuration's only
+                           module (an error when it has several), as
+                           kwctl run --settings-json
+  --settings-path FILE     the same, read from a JSON or YAML file
   --namespace-labels k=v,.. (admit) labels of the request's namespace, for
                            namespaceSelector; kubernetes.io/metadata.name is
                            always set
@@ -72,6 +88,8 @@ Examples:
       kubewasm authenticate --config authn.yaml
   kubewasm authorize --config authz.yaml sar.yaml
   kubewasm admit --config admission.yaml -o yaml configmap-review.json
+  kubewasm admit --config policy.yaml --settings-json '{"mandatory_annotations":["owner"]}' test_data/pod.json
+  kubewasm test examples/tests/*.yaml
 
 Configuration files are the ones given to kube-apiserver
 (--authentication-wasm-config-file, --authorization-wasm-config-file, and the
@@ -114,6 +132,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runRequest(args[0], args[1:], stdin, stdout, stderr, authorize)
 	case "admit":
 		err = runRequest(args[0], args[1:], stdin, stdout, stderr, admit)
+	case "test":
+		return runTest(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "kubewasm: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -163,7 +183,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 
 // handler answers one request document (JSON) and returns the document to
 // print.
-type handler func(ctx context.Context, config string, request []byte, stderr io.Writer) (interface{}, error)
+type handler func(ctx context.Context, cfg configSource, request []byte, stderr io.Writer) (interface{}, error)
 
 func runRequest(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, h handler) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -173,6 +193,8 @@ func runRequest(name string, args []string, stdin io.Reader, stdout, stderr io.W
 	fs.StringVar(output, "o", "json", "shorthand for --output")
 	verbose := fs.Bool("verbose", false, "print the library's log lines on stderr")
 	fs.BoolVar(verbose, "v", false, "shorthand for --verbose")
+	settingsJSON := fs.String("settings-json", "", "settings (JSON or YAML) replacing those of the configuration's only module")
+	settingsPath := fs.String("settings-path", "", "file of settings (JSON or YAML) replacing those of the configuration's only module")
 	if name == "admit" {
 		fs.Var(namespaceLabelsFlag{}, "namespace-labels", "labels of the request's namespace for namespaceSelector, as k=v,k2=v2 (it always has kubernetes.io/metadata.name=<name>)")
 	}
@@ -189,9 +211,12 @@ func runRequest(name string, args []string, stdin io.Reader, stdout, stderr io.W
 	if *output != "json" && *output != "yaml" {
 		return fmt.Errorf("%w: --output must be json or yaml", errUsage)
 	}
+	settings, err := readSettings(*settingsJSON, *settingsPath)
+	if err != nil {
+		return err
+	}
 	setupLogging(*verbose, stderr)
 	var in []byte
-	var err error
 	if fs.NArg() == 1 && fs.Arg(0) != "-" {
 		in, err = os.ReadFile(fs.Arg(0))
 	} else {
@@ -204,7 +229,7 @@ func runRequest(name string, args []string, stdin io.Reader, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("request is neither JSON nor YAML: %w", err)
 	}
-	doc, err := h(context.Background(), *config, js, stderr)
+	doc, err := h(context.Background(), configSource{path: *config, settings: settings}, js, stderr)
 	if err != nil {
 		return err
 	}
