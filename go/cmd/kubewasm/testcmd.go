@@ -474,10 +474,12 @@ func lineDiff(a, b string) string {
 	// Keep three lines of context around changes.
 	const context = 3
 	near := make([]bool, len(lines))
+	changed := false
 	for k, l := range lines {
 		if l.mark == ' ' {
 			continue
 		}
+		changed = true
 		for d := -context; d <= context; d++ {
 			if k+d >= 0 && k+d < len(lines) {
 				near[k+d] = true
@@ -487,7 +489,7 @@ func lineDiff(a, b string) string {
 	var out strings.Builder
 	skipped := false
 	for k, l := range lines {
-		if !near[k] {
+		if changed && !near[k] {
 			if !skipped {
 				out.WriteString("  ...\n")
 				skipped = true
