@@ -4,6 +4,7 @@
 #   make cli        build the kubewasm CLI to bin/kubewasm (links target/release/libkubewasm.a)
 #   make test-go    gofmt check, go vet, the !cgo build, and go test -race on go/ (part of `make test`)
 #   make bench-go   the Go benchmarks of the three paths and of the no-match case (part of `make bench`)
+#   make test-suites  `kubewasm test` on the example suites examples/tests/*.yaml (part of `make test`)
 #
 # cgo does not track the static library it links: the library's sha256 is passed as a -X link
 # flag so that a rebuilt library relinks the binaries and the test binaries.
@@ -42,3 +43,9 @@ test-go: lib fixtures policies lint-go nocgo-go
 bench-go: lib fixtures
 	cd $(GO_DIR) && CGO_ENABLED=1 KUBEWASM_MODULES=$(BUILD)/modules \
 		$(GO) test -run '^$$' -bench . -benchmem -ldflags "$(GO_LDFLAGS)" $(GO_BENCH_FLAGS) ./...
+
+# The example policy test suites, run by the CLI as a policy author's CI would.
+.PHONY: test-suites
+test: test-suites
+test-suites: $(KUBEWASM_CLI) lib fixtures policies
+	$(KUBEWASM_CLI) test $(sort $(wildcard $(ROOT)/examples/tests/*.yaml))
