@@ -136,6 +136,11 @@ pub struct AdmissionFields {
     pub reinvocation_policy: String,
     /// `None` (default), `NoneOnDryRun`, `Some` or `Unknown`.
     pub side_effects: String,
+    /// ValidatingAdmissionPolicyBinding's `validationActions` (`Deny`, `Warn`, `Audit`): what a
+    /// rejection or a failure with `failurePolicy: Fail` does. Opaque here: the caller (the Go
+    /// plugin, which owns admission decisions) validates and applies it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_actions: Option<Value>,
 }
 
 /// A parsed and validated configuration.
@@ -533,6 +538,7 @@ const ADMISSION_FIELDS: &[&str] = &[
     "matchPolicy",
     "reinvocationPolicy",
     "sideEffects",
+    "validationActions",
 ];
 
 fn parse_module(
@@ -794,6 +800,10 @@ fn parse_module(
             match_policy,
             reinvocation_policy,
             side_effects,
+            validation_actions: map
+                .get("validationActions")
+                .filter(|v| !v.is_null())
+                .cloned(),
         })
     } else {
         None
