@@ -85,7 +85,7 @@ metadata:
 data:
   not-allowed-value: "1"
 EOF
-  expect_fail && expect_out "admission webhook \"magic-validator\" denied the request: value 'not-allowed-value' not allowed in configmap" \
+  expect_fail && expect_out "admission module \"magic-validator\" \\(WASM\\) denied the request: value 'not-allowed-value' not allowed in configmap" \
     && verdict "rejected with the module's message"
 
   step 6 "A ConfigMap without the puzzle.ch/owner annotation: the Kubewarden policy safe-annotations.wasm rejects it."
@@ -98,7 +98,7 @@ metadata:
 data:
   greeting: hello
 EOF
-  expect_fail && expect_out 'admission webhook "safe-annotations" denied the request: .*puzzle.ch/owner' \
+  expect_fail && expect_out 'admission module "safe-annotations" \(WASM\) denied the request: .*puzzle.ch/owner' \
     && verdict "rejected by the Kubewarden policy"
 
   echo

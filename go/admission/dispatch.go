@@ -21,7 +21,6 @@ import (
 	jsonserializer "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apiserver/pkg/admission"
-	webhookerrors "k8s.io/apiserver/pkg/admission/plugin/webhook/errors"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/generic"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/mutating"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/rules"
@@ -112,13 +111,21 @@ func (p *Plugin) match(ctx context.Context, mods []*module, attr admission.Attri
 		if inv == nil {
 			continue
 		}
-		if n := len(groups); n > 0 && sameInvocation(groups[n-1].invocation, inv) {
+		if n := len(groups); n > 0 && groups[n-1].open() && sameInvocation(groups[n-1].invocation, inv) {
 			groups[n-1].modules = append(groups[n-1].modules, m)
 			continue
 		}
 		groups = append(groups, group{invocation: inv, modules: []*module{m}})
 	}
 	return groups, nil
+}
+
+// open reports whether more modules may join the group's library call: not
+// after a module without Deny in its validationActions. The library stops at
+// the first module that says no; when that module's "no" is only a warning or
+// an audit record, the modules after it must still run, so it ends its call.
+func (g group) open() bool {
+	return len(g.modules) == 0 || g.modules[len(g.modules)-1].denies()
 }
 
 func sameInvocation(a, b *generic.WebhookInvocation) bool {
@@ -168,7 +175,14 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 	// left it, as the mutating webhook dispatcher does: the pending batch is
 	// called (and its patch applied) first. Without such modules the phase is
 	// one call.
+	//
+	// A module without Deny in its validationActions is called alone: the
+	// library stops at a rejection and returns no patch, so a module whose
+	// rejection is overruled must neither hide the mutations of the modules
+	// before it nor keep the ones after it from running.
 	v := &versionedAttributeAccessor{attr: attr, objectInterfaces: o}
+	failures := &validationFailures{key: fmt.Sprintf(MutationValidationFailureAuditAnnotationKeyFormat, round)}
+	defer failures.publish(attr)
 	var pending group
 	called, gi := false, 0
 	flush := func() error {
@@ -179,13 +193,13 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 		pending = group{}
 		called = true
 		gi++
-		return p.callMutating(ctx, g, v, o, round, gi-1, reinvokeCtx, rc)
+		return p.callMutating(ctx, g, v, o, round, gi-1, reinvokeCtx, rc, failures)
 	}
 	for _, m := range p.mutating {
 		if skip != nil && skip(m) {
 			continue
 		}
-		if len(pending.modules) > 0 && m.objectDependent {
+		if len(pending.modules) > 0 && (m.objectDependent || !m.denies()) {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -210,6 +224,11 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 			pending.invocation = inv
 		}
 		pending.modules = append(pending.modules, m)
+		if !m.denies() {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 	}
 	if err := flush(); err != nil {
 		return err
@@ -260,6 +279,8 @@ func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admi
 		return admission.NewForbidden(attr, fmt.Errorf("not yet ready to handle request"))
 	}
 	v := &versionedAttributeAccessor{attr: attr, objectInterfaces: o}
+	failures := &validationFailures{key: ValidationFailureAuditAnnotationKey}
+	defer failures.publish(attr)
 	groups, err := p.match(ctx, p.validating, attr, o, v, nil)
 	if err != nil {
 		return err
@@ -282,7 +303,7 @@ func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admi
 		}
 		res := p.invoke(ctx, binding.PhaseValidating, g, req)
 		p.passThrough(ctx, va, binding.PhaseValidating, 0, g, res)
-		if err := decisionError(res); err != nil {
+		if err := decide(ctx, g, res, failures); err != nil {
 			return err
 		}
 	}
@@ -290,7 +311,7 @@ func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admi
 }
 
 // callMutating runs one group of mutating modules and applies their patch.
-func (p *Plugin) callMutating(ctx context.Context, g group, v *versionedAttributeAccessor, o admission.ObjectInterfaces, round, gi int, reinvokeCtx admission.ReinvocationContext, rc *reinvokeContext) error {
+func (p *Plugin) callMutating(ctx context.Context, g group, v *versionedAttributeAccessor, o admission.ObjectInterfaces, round, gi int, reinvokeCtx admission.ReinvocationContext, rc *reinvokeContext, failures *validationFailures) error {
 	va, err := v.VersionedAttribute(g.invocation.Kind)
 	if err != nil {
 		return err
@@ -306,8 +327,8 @@ func (p *Plugin) callMutating(ctx context.Context, g group, v *versionedAttribut
 	res := p.invoke(ctx, binding.PhaseMutating, g, req)
 	p.passThrough(ctx, va, binding.PhaseMutating, round, g, res)
 	changed := false
-	err = decisionError(res)
-	if err == nil {
+	err = decide(ctx, g, res, failures)
+	if err == nil && res.Allowed {
 		changed, err = applyPatch(va, o, ser, objJS, res)
 	}
 	p.annotateMutations(va, round, g, res, changed)
@@ -333,7 +354,7 @@ func checkDryRun(va *admission.VersionedAttributes, mods []*module) error {
 			return apierrors.NewInternalError(fmt.Errorf("failed calling kubewasm module %q: sideEffects is not set", m.config.Name))
 		}
 		if *se != admissionregistrationv1.SideEffectClassNone && *se != admissionregistrationv1.SideEffectClassNoneOnDryRun {
-			return webhookerrors.NewDryRunUnsupportedErr(m.config.Name)
+			return dryRunUnsupportedError(m.config.Name)
 		}
 	}
 	return nil
@@ -447,8 +468,9 @@ func (g group) byName(name string) *module {
 
 // decisionError turns a negative result into the error the API server
 // returns: a module failure with failurePolicy Fail is an internal error
-// naming the module; a rejection the status error of a webhook rejection,
-// with the module's code (403 when it gave none).
+// naming the module; a rejection a status error of a webhook rejection's
+// shape naming the module (rejectionError), with the module's code (403 when
+// it gave none).
 func decisionError(res *Result) error {
 	if res.Allowed {
 		return nil
@@ -469,7 +491,7 @@ func decisionError(res *Result) error {
 			status.Code = 403
 		}
 	}
-	return webhookerrors.ToStatusErr(name, status)
+	return rejectionError(name, status)
 }
 
 // applyPatch applies the result's patch as the mutating webhook dispatcher

@@ -79,7 +79,7 @@ func TestUserExampleKubewarden(t *testing.T) {
 			}
 			var se *apierrors.StatusError
 			if !errors.As(err, &se) || se.ErrStatus.Code != 403 ||
-				!strings.Contains(se.ErrStatus.Message, `"safe-annotations" denied the request: The following mandatory annotations are missing: puzzle.ch/owner`) {
+				!strings.Contains(se.ErrStatus.Message, `admission module "safe-annotations" (WASM) denied the request: The following mandatory annotations are missing: puzzle.ch/owner`) {
 				t.Fatalf("want the policy's rejection, got %v", err)
 			}
 		})

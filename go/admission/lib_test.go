@@ -95,7 +95,7 @@ func TestMagicAdmission(t *testing.T) {
 			}
 			var se *apierrors.StatusError
 			if !errors.As(err, &se) || se.ErrStatus.Code != http.StatusForbidden ||
-				se.ErrStatus.Message != `admission webhook "magic-validator" denied the request: value 'not-allowed-value' not allowed in configmap` {
+				se.ErrStatus.Message != `admission module "magic-validator" (WASM) denied the request: value 'not-allowed-value' not allowed in configmap` {
 				t.Fatalf("want the validator's 403, got %v", err)
 			}
 		})
@@ -270,7 +270,7 @@ func TestPassThrough(t *testing.T) {
 	clusterCM := createAttrs(configMap("", "c", nil, nil), configMapGVK, configMapGVR, "", "c", "", false)
 	err := p.Validate(ctx, clusterCM, objectInterfaces())
 	var se *apierrors.StatusError
-	if !errors.As(err, &se) || se.ErrStatus.Code != 418 || !strings.Contains(se.ErrStatus.Message, `admission webhook "refuser" denied the request: teapot`) {
+	if !errors.As(err, &se) || se.ErrStatus.Code != 418 || !strings.Contains(se.ErrStatus.Message, `admission module "refuser" (WASM) denied the request: teapot`) {
 		t.Fatalf("want the refuser's 418, got %v", err)
 	}
 }
@@ -300,7 +300,7 @@ func TestKubewardenPolicy(t *testing.T) {
 	err := p.Validate(context.Background(), createAttrs(bad, configMapGVK, configMapGVR, "default", "bad", "", false), objectInterfaces())
 	var se *apierrors.StatusError
 	if !errors.As(err, &se) || se.ErrStatus.Code < 400 ||
-		!strings.Contains(se.ErrStatus.Message, `admission webhook "safe-annotations" denied the request: The following annotations are not allowed: forbidden`) {
+		!strings.Contains(se.ErrStatus.Message, `admission module "safe-annotations" (WASM) denied the request: The following annotations are not allowed: forbidden`) {
 		t.Fatalf("want the policy's rejection, got %v", err)
 	}
 }
@@ -377,4 +377,54 @@ func totals(b *testing.B, kind binding.Kind) metrics.Totals {
 		b.Fatal(err)
 	}
 	return t
+}
+
+// TestValidationActionsLibrary: validationActions through the real library,
+// which passes the field through: Warn and Audit on the magic validator admit
+// the ConfigMap it rejects, with the message as a warning or as the
+// validation-failure audit annotation; the mutator's patch is applied either
+// way; an invalid list fails the start naming the module and the field.
+func TestValidationActionsLibrary(t *testing.T) {
+	const msg = "value 'not-allowed-value' not allowed in configmap"
+	for _, tc := range []struct {
+		actions   string
+		wantErr   bool
+		wantWarn  []string
+		wantAudit string
+	}{
+		{"[Deny]", true, nil, ""},
+		{"[Warn]", false, []string{`Validation failed for admission module "magic-validator" (WASM): ` + msg}, ""},
+		{"[Audit]", false, nil, `[{"message":"` + msg + `","module":"magic-validator","validationActions":["Audit"]}]`},
+		{"[Audit, Deny]", true, nil, `[{"message":"` + msg + `","module":"magic-validator","validationActions":["Audit","Deny"]}]`},
+	} {
+		t.Run(tc.actions, func(t *testing.T) {
+			p := newFromFixtures(t, magicConfig+"  validationActions: "+tc.actions+"\n")
+			a := createAttrs(configMap("default", "magic", nil, map[string]string{"not-allowed-value": "x"}), configMapGVK, configMapGVR, "default", "magic", "", false)
+			rec := &record.Warnings{}
+			ctx := warning.WithWarningRecorder(context.Background(), rec)
+			if err := p.Admit(ctx, a, objectInterfaces()); err != nil {
+				t.Fatalf("Admit: %v", err)
+			}
+			if got := a.GetObject().(*corev1.ConfigMap).Data["magic-value"]; got != "foobar" {
+				t.Fatalf("the mutator's patch was not applied: %v", a.GetObject())
+			}
+			err := p.Validate(ctx, a, objectInterfaces())
+			var se *apierrors.StatusError
+			if tc.wantErr != (err != nil) || tc.wantErr && (!errors.As(err, &se) || se.ErrStatus.Code != http.StatusForbidden) {
+				t.Fatalf("Validate: %v, want rejected %v", err, tc.wantErr)
+			}
+			if got := rec.List(); len(got) != len(tc.wantWarn) || len(got) > 0 && got[0] != tc.wantWarn[0] {
+				t.Fatalf("warnings %q, want %q", got, tc.wantWarn)
+			}
+			if got := annotations(a)[ValidationFailureAuditAnnotationKey]; got != tc.wantAudit {
+				t.Fatalf("audit annotation %q, want %q", got, tc.wantAudit)
+			}
+		})
+	}
+	t.Run("invalid", func(t *testing.T) {
+		_, err := New(fixtures.Config(t, magicConfig+"  validationActions: [Deny, Warn]\n"), "")
+		if err == nil || !strings.Contains(err.Error(), `modules[1] "magic-validator": validationActions: Invalid value`) {
+			t.Fatalf("want the module and field named, got %v", err)
+		}
+	})
 }

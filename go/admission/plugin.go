@@ -11,12 +11,17 @@
 // the library runs mutating modules in order (each sees the previous
 // mutation) and returns one RFC 6902 patch, which is applied as the mutating
 // webhook dispatcher applies a webhook's patch (on the versioned object, then
-// decoded, defaulted and converted back). A rejection becomes the status
-// error a webhook rejection becomes ("admission webhook "<module>" denied the
-// request: ..."); a module failure with failurePolicy Fail an internal error
-// naming the module; warnings and audit annotations (keys prefixed with the
-// module name) are passed through. A request that matches no module is not
-// serialized and does not cross into the library.
+// decoded, defaulted and converted back). A rejection becomes a status error
+// of a webhook rejection's shape that names the module the way
+// ValidatingAdmissionPolicy names itself ("admission module "<module>" (WASM)
+// denied the request: ..."); a module failure with failurePolicy Fail an
+// internal error naming the module; warnings and audit annotations (keys
+// prefixed with the module name) are passed through. A module's
+// validationActions (Deny, Warn, Audit, as in a
+// ValidatingAdmissionPolicyBinding) decide whether its rejection or failure
+// rejects the request, becomes a warning, or is recorded in the audit event.
+// A request that matches no module is not serialized and does not cross into
+// the library.
 //
 // The plugin is configured through the admission configuration file
 // (--admission-control-config-file), inline under configuration: or by path:,
@@ -39,6 +44,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/admission"
 	genericadmissioninit "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/admission/plugin/cel"
@@ -84,10 +90,22 @@ type module struct {
 	// matchConditions), so in the mutating phase it must see earlier
 	// modules' mutations.
 	objectDependent bool
+	// actions are config.ValidationActions as a set.
+	actions sets.Set[admissionregistrationv1.ValidationAction]
 }
 
 func (m *module) failOpen() bool {
 	return m.config.FailurePolicy != nil && *m.config.FailurePolicy == admissionregistrationv1.Ignore
+}
+
+// denies reports whether the module's "no" rejects the request.
+func (m *module) denies() bool {
+	return m.actions.Has(admissionregistrationv1.Deny)
+}
+
+// onlyDenies reports whether the module has the default actions, [Deny].
+func (m *module) onlyDenies() bool {
+	return m.actions.Len() == 1 && m.denies()
 }
 
 // Plugin is the WASM admission plugin. It implements
@@ -179,10 +197,14 @@ func newWithAdmitter(a admitter) (*Plugin, error) {
 		namespaceMatcher: &namespace.Matcher{},
 		objectMatcher:    &object.Matcher{},
 	}
+	if err := checkModules(mods.Modules); err != nil {
+		return nil, err
+	}
 	ops := sets.New[admission.Operation]()
 	for i := range mods.Modules {
 		m := &module{id: uint32(i), config: mods.Modules[i]}
 		setDefaults(&m.config)
+		m.actions = sets.New(m.config.ValidationActions...)
 		m.accessor = accessorFor(m)
 		p.modules = append(p.modules, m)
 		if m.config.Mutating {
@@ -222,11 +244,32 @@ func newWithAdmitter(a admitter) (*Plugin, error) {
 	return p, nil
 }
 
+// checkModules checks the fields the library passes through unread
+// (validationActions), every problem of every module in one error naming the
+// module and the field.
+func checkModules(mods []ModuleConfig) error {
+	var problems []string
+	for i := range mods {
+		for _, e := range validateValidationActions(mods[i].ValidationActions, field.NewPath("validationActions")) {
+			problems = append(problems, fmt.Sprintf("modules[%d] %q: %v", i, mods[i].Name, e))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("admission plugin %q:\n%s", PluginName, strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
 // setDefaults applies the admissionregistration/v1 webhook defaults to fields
 // the library left unset (it normally applies them itself): failurePolicy
 // Fail, matchPolicy Equivalent, empty (match-all) selectors, reinvocation
-// Never. sideEffects has no default, as in v1.
+// Never. sideEffects has no default, as in v1. validationActions, which the
+// library does not read, defaults here to [Deny], as in a
+// ValidatingAdmissionPolicyBinding.
 func setDefaults(c *ModuleConfig) {
+	if c.ValidationActions == nil {
+		c.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}
+	}
 	if c.FailurePolicy == nil {
 		p := admissionregistrationv1.Fail
 		c.FailurePolicy = &p

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/kubewasm/kubewasm/go/internal/record"
 	"net/http"
 	"reflect"
@@ -341,13 +342,13 @@ func TestDecisions(t *testing.T) {
 	}{
 		{"rejection with code", false, admissionregistrationv1.Fail,
 			&Result{Allowed: false, Module: "m0", Status: &metav1.Status{Code: 422, Message: "no magic"}}, nil,
-			422, `admission webhook "m0" denied the request: no magic`, false},
+			422, `admission module "m0" (WASM) denied the request: no magic`, false},
 		{"rejection default code", true, admissionregistrationv1.Fail,
 			&Result{Allowed: false, Module: "m0", Status: &metav1.Status{Message: "no magic"}}, nil,
-			http.StatusForbidden, `admission webhook "m0" denied the request: no magic`, false},
+			http.StatusForbidden, `admission module "m0" (WASM) denied the request: no magic`, false},
 		{"rejection without status", false, admissionregistrationv1.Fail,
 			&Result{Allowed: false, Module: "m0"}, nil,
-			http.StatusForbidden, `admission webhook "m0" denied the request without explanation`, false},
+			http.StatusForbidden, `admission module "m0" (WASM) denied the request without explanation`, false},
 		{"module failure, Fail", false, admissionregistrationv1.Fail,
 			&Result{Allowed: false, Module: "m0", Error: "trap: unreachable", Outcomes: []binding.Outcome{{Module: "m0", Outcome: "error", Error: "trap: unreachable"}}}, nil,
 			http.StatusInternalServerError, `failed calling kubewasm module "m0": trap: unreachable`, false},
@@ -404,31 +405,42 @@ func TestDecisions(t *testing.T) {
 	}
 }
 
-// TestDryRun: modules with side effects refuse dry-run requests.
+// TestDryRun: a dry-run request matched by a module with side effects (Some,
+// Unknown) is refused with the webhooks' 400, naming the module, in both
+// phases; the module is not called and the request is not admitted without it
+// (it is not skipped). None and NoneOnDryRun modules get the request with
+// dryRun set.
 func TestDryRun(t *testing.T) {
 	r := []admissionregistrationv1.RuleWithOperations{rule(all, core, star, []string{"configmaps"}, "")}
 	for _, tc := range []struct {
 		se      admissionregistrationv1.SideEffectClass
 		wantErr bool
 	}{{admissionregistrationv1.SideEffectClassNone, false}, {admissionregistrationv1.SideEffectClassNoneOnDryRun, false}, {admissionregistrationv1.SideEffectClassSome, true}, {admissionregistrationv1.SideEffectClassUnknown, true}} {
-		t.Run(string(tc.se), func(t *testing.T) {
-			fake := &fakeAdmitter{modules: []ModuleConfig{{Name: "m0", Rules: r, SideEffects: ptr(tc.se)}}}
-			p := newTestPlugin(t, fake)
-			a := createAttrs(configMap("default", "c", nil, nil), configMapGVK, configMapGVR, "default", "c", "", true)
-			err := p.Validate(context.Background(), a, objectInterfaces())
-			if tc.wantErr {
-				if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), "does not support dry run") {
-					t.Fatalf("want dry-run unsupported, got %v", err)
+		for _, mutating := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/mutating=%v", tc.se, mutating), func(t *testing.T) {
+				fake := &fakeAdmitter{modules: []ModuleConfig{{Name: "m0", Mutating: mutating, Rules: r, SideEffects: ptr(tc.se)}}}
+				p := newTestPlugin(t, fake)
+				a := createAttrs(configMap("default", "c", nil, nil), configMapGVK, configMapGVR, "default", "c", "", true)
+				var err error
+				if mutating {
+					err = p.Admit(context.Background(), a, objectInterfaces())
+				} else {
+					err = p.Validate(context.Background(), a, objectInterfaces())
 				}
-				if len(fake.callsCopy()) != 0 {
-					t.Fatalf("module called despite dry run")
+				if tc.wantErr {
+					if !apierrors.IsBadRequest(err) || err.Error() != `admission module "m0" (WASM) does not support dry run` {
+						t.Fatalf("want dry-run unsupported, got %v", err)
+					}
+					if len(fake.callsCopy()) != 0 {
+						t.Fatalf("module called despite dry run")
+					}
+				} else if err != nil || len(fake.callsCopy()) != 1 {
+					t.Fatalf("err=%v calls=%d", err, len(fake.callsCopy()))
+				} else if req := fake.callsCopy()[0].request; req.DryRun == nil || !*req.DryRun {
+					t.Fatalf("dryRun not set in the request")
 				}
-			} else if err != nil || len(fake.callsCopy()) != 1 {
-				t.Fatalf("err=%v calls=%d", err, len(fake.callsCopy()))
-			} else if req := fake.callsCopy()[0].request; req.DryRun == nil || !*req.DryRun {
-				t.Fatalf("dryRun not set in the request")
-			}
-		})
+			})
+		}
 	}
 }
 

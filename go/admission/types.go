@@ -41,6 +41,17 @@ type ModuleConfig struct {
 	SideEffects *admissionregistrationv1.SideEffectClass `json:"sideEffects,omitempty"`
 	// FailurePolicy is Fail (default) or Ignore.
 	FailurePolicy *admissionregistrationv1.FailurePolicyType `json:"failurePolicy,omitempty"`
+	// ValidationActions say what the module's "no" does (a rejection, or a
+	// failure with failurePolicy Fail), with ValidatingAdmissionPolicyBinding's
+	// meaning: Deny (the default) rejects the request; Warn admits it and
+	// returns the message to the client as a warning; Audit admits it and
+	// records the message in the audit event. Deny and Audit together
+	// reject and record. The module's own warnings and audit annotations,
+	// and the patch of a mutating module that admits, are kept whatever the
+	// actions. The library passes the field through unread: the plugin
+	// validates and applies it. No omitempty: an empty list must reach the
+	// validation (it is an error, unlike an absent field).
+	ValidationActions []admissionregistrationv1.ValidationAction `json:"validationActions"`
 }
 
 // Modules is the document returned by kubewasm_modules.

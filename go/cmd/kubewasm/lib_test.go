@@ -105,7 +105,7 @@ func TestAdmitCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := review.Response
-	if r == nil || r.Allowed || r.Result == nil || r.Result.Code != 403 || !strings.Contains(r.Result.Message, `admission webhook "magic-validator" denied the request`) {
+	if r == nil || r.Allowed || r.Result == nil || r.Result.Code != 403 || !strings.Contains(r.Result.Message, `admission module "magic-validator" (WASM) denied the request`) {
 		t.Fatalf("want the validator's rejection, got %+v", r)
 	}
 	if r.UID != review.Request.UID {
