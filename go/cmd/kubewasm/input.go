@@ -195,8 +195,12 @@ func isBareRequest(top map[string]json.RawMessage) bool {
 	if k, ok := top["kind"]; ok {
 		return bytes.HasPrefix(bytes.TrimSpace(k), []byte("{"))
 	}
-	_, hasOp := top["operation"]
-	return hasOp
+	for _, f := range []string{"operation", "uid", "object", "oldObject", "resource"} {
+		if _, ok := top[f]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // completeRequest fills in what the API server always sends and hand-written

@@ -108,6 +108,7 @@ func TestDecodeAdmission(t *testing.T) {
 		{"review without request", `{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}`, "", "", "has no request"},
 		{"unknown field", `{"kind": {"version": "v1", "kind": "ConfigMap"}, "operation": "CREATE", "bogus": 1}`, "", "", `decoding AdmissionRequest: json: unknown field "bogus"`},
 		{"not a map", `[1]`, "", "", "decoding AdmissionReview"},
+		{"bare request without kind", `{"uid": "u", "operation": "CREATE"}`, "", "", "request.kind must name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			review, err := decodeAdmission([]byte(tc.in))
