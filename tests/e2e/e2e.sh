@@ -21,6 +21,10 @@
 #             copies fail fast naming the bound, without the server's memory growing; the
 #             admin never reaches the WASM
 #             authorizer; the server stays healthy and stops cleanly
+#   rollout   validationActions on the magic validator, with an audit log: Warn admits the
+#             ConfigMap it rejects and kubectl prints the module's message as a warning; Audit
+#             admits it and the audit event carries the validation-failure annotation; Deny
+#             (the default) still rejects; the mutator's patch is applied in every case
 #
 # Prints one line per assertion and a final line `N passed, M failed`; exits non-zero when an
 # assertion failed. Everything started is stopped on exit (trap), the temp directory removed
@@ -351,9 +355,9 @@ group_examples() {
   has "demo: 3 secrets are forbidden" "$out" 'Forbidden.*cannot list resource "secrets"'
   has "demo: 4 the new ConfigMap carries magic-value: foobar" "$out" 'magic-value: foobar'
   has "demo: 5 not-allowed-value is rejected with the module's message" "$out" \
-    "admission webhook \"magic-validator\" denied the request: value 'not-allowed-value' not allowed in configmap"
+    "admission module \"magic-validator\" \\(WASM\\) denied the request: value 'not-allowed-value' not allowed in configmap"
   has "demo: 6 a ConfigMap without puzzle.ch/owner is rejected by safe-annotations" "$out" \
-    'admission webhook "safe-annotations" denied the request: The following mandatory annotations are missing: puzzle.ch/owner'
+    'admission module "safe-annotations" \(WASM\) denied the request: The following mandatory annotations are missing: puzzle.ch/owner'
   eq "demo: every step as expected" "$(grep -c '^=> as expected' <<<"$out")" 6
   hasnt "demo: nothing unexpected" "$out" 'UNEXPECTED'
 
@@ -385,11 +389,11 @@ group_examples() {
     "$(configmap e2e-rejected "$OWNER" '{"not-allowed-value":"x"}')"
   eq "not-allowed-value: 403" "$CODE" 403
   has "not-allowed-value: the module's message" "$BODY" \
-    "admission webhook \\\\\"magic-validator\\\\\" denied the request: value 'not-allowed-value' not allowed in configmap"
+    "admission module \\\\\"magic-validator\\\\\" \\(WASM\\) denied the request: value 'not-allowed-value' not allowed in configmap"
   req "$magic" POST /api/v1/namespaces/default/configmaps "$(configmap e2e-no-owner '{}' '{"a":"b"}')"
   eq "no puzzle.ch/owner: 400-499" "${CODE:0:1}" 4
   has "no puzzle.ch/owner: denied by safe-annotations" "$BODY" \
-    'safe-annotations\\" denied the request: The following mandatory annotations are missing: puzzle.ch/owner'
+    'admission module \\"safe-annotations\\" \(WASM\) denied the request: The following mandatory annotations are missing: puzzle.ch/owner'
   req "$magic" GET /api/v1/namespaces/default/configmaps/e2e-no-owner
   eq "the rejected ConfigMaps were not stored" "$CODE" 404
   req "not-a-magic-token" GET /api/v1/namespaces/default/configmaps
@@ -596,11 +600,126 @@ EOF
   stopped hostile
 }
 
+# audit_event LOG NAMESPACE NAME: the audit event (one JSON line) of the ConfigMap's create, once
+# the server has written it (up to 10 s).
+audit_event() {
+  local log=$1 ns=$2 name=$3 i line
+  for ((i = 0; i < 100; i++)); do
+    line=$(grep -F '"verb":"create"' "$log" 2>/dev/null | grep -F "\"namespace\":\"$ns\",\"name\":\"$name\"" |
+      grep -F '"stage":"ResponseComplete"' | tail -1)
+    [[ -n $line ]] && { printf '%s\n' "$line"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+
+group_rollout() {
+  command -v jq >/dev/null || { fail "rollout: jq is needed (it reads the audit log)"; return; }
+  local dir=$TMP/rollout-config
+  copy_examples "$dir"
+  # The magic validator three times, one per namespace: Warn, Audit, and the default (Deny).
+  cat >"$dir/admission.yaml" <<EOF
+modules:
+- name: magic-mutator
+  module: $MODULES/magic-mutator.wasm
+  mutating: true
+  rules:
+  - {operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
+- name: magic-warn
+  module: $MODULES/magic-validator.wasm
+  validationActions: [Warn]
+  rules:
+  - {operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
+  namespaceSelector:
+    matchLabels: {kubernetes.io/metadata.name: rollout-warn}
+- name: magic-audit
+  module: $MODULES/magic-validator.wasm
+  validationActions: [Audit]
+  rules:
+  - {operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
+  namespaceSelector:
+    matchLabels: {kubernetes.io/metadata.name: rollout-audit}
+- name: magic-deny
+  module: $MODULES/magic-validator.wasm
+  rules:
+  - {operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
+  namespaceSelector:
+    matchLabels: {kubernetes.io/metadata.name: rollout-deny}
+EOF
+  # Validation failures are recorded at level Metadata, as ValidatingAdmissionPolicy's are.
+  cat >"$dir/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  resources:
+  - group: ""
+    resources: [configmaps]
+- level: None
+EOF
+  local audit_log=$TMP/rollout-audit.log
+  if ! APISERVER_FLAGS="--audit-policy-file=$dir/audit-policy.yaml --audit-log-path=$audit_log --audit-log-mode=blocking" \
+    start_server rollout "$dir"; then
+    fail "rollout: the server starts" "$(tail -30 "$RUN_DIR/run.log")"
+    return
+  fi
+  pass "rollout: the server starts with validationActions and an audit log ($((SECONDS - START_SECONDS))s)"
+  local ns
+  for ns in rollout-warn rollout-audit rollout-deny; do
+    req "$ADMIN" POST /api/v1/namespaces "$(namespace "$ns")"
+    eq "admin creates namespace $ns: 201" "$CODE" 201
+  done
+  local kubectl=("$BIN/kubectl" --kubeconfig "$RUN_DIR/admin.kubeconfig")
+  local msg="value 'not-allowed-value' not allowed in configmap" out rc event failure
+
+  # Warn: admitted; kubectl prints the module's message as a warning (on stderr).
+  out=$("${kubectl[@]}" -n rollout-warn create -o yaml -f - 2>&1 <<<"$(configmap warned "$OWNER" '{"not-allowed-value":"x"}')")
+  rc=$?
+  eq "Warn: kubectl create exits 0 (admitted)" "$rc" 0
+  has "Warn: kubectl prints the module's message as a warning" "$out" \
+    "^Warning: Validation failed for admission module \"magic-warn\" \\(WASM\\): $msg"
+  has "Warn: the mutator's patch is applied" "$out" 'magic-value: foobar'
+  req "$ADMIN" GET /api/v1/namespaces/rollout-warn/configmaps/warned
+  eq "Warn: the ConfigMap was stored" "$CODE" 200
+  req "$ADMIN" POST /api/v1/namespaces/rollout-warn/configmaps "$(configmap fine "$OWNER" '{"a":"b"}')"
+  eq "Warn: an allowed ConfigMap: 201" "$CODE" 201
+  event=$(audit_event "$audit_log" rollout-warn warned)
+  check "Warn: the create is in the audit log" test -n "$event"
+  hasnt "Warn: no validation-failure annotation" "$event" 'validation\.wasm\.admission\.kubewasm\.io/'
+
+  # Audit: admitted without a warning; the audit event carries the validation failure.
+  out=$("${kubectl[@]}" -n rollout-audit create -o yaml -f - 2>&1 <<<"$(configmap audited "$OWNER" '{"not-allowed-value":"x"}')")
+  rc=$?
+  eq "Audit: kubectl create exits 0 (admitted)" "$rc" 0
+  hasnt "Audit: no warning" "$out" '^Warning:'
+  has "Audit: the mutator's patch is applied" "$out" 'magic-value: foobar'
+  event=$(audit_event "$audit_log" rollout-audit audited)
+  check "Audit: the create is in the audit log" test -n "$event"
+  failure=$(jq -r '.annotations["validation.wasm.admission.kubewasm.io/validation_failure"] // "null"' <<<"${event:-{\}}")
+  eq "Audit: the audit event's validation failure names the module, its message and actions" \
+    "$(jq -c . <<<"$failure" 2>&1)" \
+    "[{\"message\":\"$msg\",\"module\":\"magic-audit\",\"validationActions\":[\"Audit\"]}]"
+  eq "Audit: the audit event says the request was admitted (201)" \
+    "$(jq -r '.responseStatus.code' <<<"${event:-{\}}")" 201
+
+  # Deny (the default): rejected as before.
+  out=$("${kubectl[@]}" -n rollout-deny create -f - 2>&1 <<<"$(configmap denied "$OWNER" '{"not-allowed-value":"x"}')")
+  rc=$?
+  check "Deny: kubectl create fails" test "$rc" -ne 0
+  has "Deny: the rejection names the module" "$out" \
+    "admission module \"magic-deny\" \\(WASM\\) denied the request: $msg"
+  req "$ADMIN" GET /api/v1/namespaces/rollout-deny/configmaps/denied
+  eq "Deny: the ConfigMap was not stored" "$CODE" 404
+
+  stopped rollout
+}
+
 # --- main ------------------------------------------------------------------------------------
 
 main() {
   local groups=("$@") g b
-  ((${#groups[@]})) || groups=(flags broken examples hostile)
+  ((${#groups[@]})) || groups=(flags broken examples hostile rollout)
   for b in kube-apiserver etcd kubectl; do
     [[ -x $BIN/$b ]] || { echo "e2e: $BIN/$b is missing: run 'make apiserver'" >&2; exit 2; }
   done
