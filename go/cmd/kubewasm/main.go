@@ -56,7 +56,7 @@ Usage:
       objects lacking kind/apiVersion get them from request.kind, and an
       empty request.resource is guessed from the kind.
 
-  kubewasm test [-v] SUITE.yaml...
+  kubewasm test [-v] [--run REGEXP] SUITE.yaml...
       Run test suites: each names a configuration and cases (a request, the
       step to run it through, the expected answer: allowed or denied,
       message, code, patch or patched object, warnings...). Prints PASS or
