@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::call::{Deadline, Report, check_input, clean, failed};
+use crate::call::{Deadline, Report, check_input, clean, clean_failure};
 use crate::config::Kind;
-use crate::error::Error;
+use crate::error::{Error, Failure, FailureKind};
 use crate::limits::MAX_USER_INFO;
 use crate::log::{Level, Redactor};
 use crate::module::LoadedModule;
@@ -106,13 +106,15 @@ pub(crate) fn authenticate(
                 None => Ok(TokenReviewStatus::default()),
                 Some(v) => serde_json::from_value::<TokenReviewOut>(v)
                     .map(|r| r.status.unwrap_or_default())
-                    .map_err(|e| format!("malformed TokenReview in the response: {e}")),
+                    .map_err(|e| {
+                        Failure::malformed(format!("malformed TokenReview in the response: {e}"))
+                    }),
             })
             .and_then(|status| check_user(status, &redactor));
         match status {
-            Err(e) => report.outcome(name, failed(&e), took, Some(clean(&redactor, e))),
+            Err(e) => report.failed(name, took, clean_failure(&redactor, e)),
             Ok(mut status) if status.authenticated == Some(true) => {
-                report.outcome(name, "authenticated", took, None);
+                report.outcome(name, "authenticated", took);
                 status.error = None;
                 return Ok(AuthenticationResult {
                     status,
@@ -128,7 +130,7 @@ pub(crate) fn authenticate(
                         clean(&redactor, format!("token not authenticated: {e}")),
                     );
                 }
-                report.outcome(name, "unauthenticated", took, None);
+                report.outcome(name, "unauthenticated", took);
             }
         }
     }
@@ -146,7 +148,10 @@ pub(crate) fn authenticate(
 /// Checks the user an authenticating module returned: at most [`MAX_USER_INFO`] bytes
 /// (serialised; the API server caches it per token) and never the token itself, which would then
 /// reach audit logs and the caller.
-fn check_user(status: TokenReviewStatus, redactor: &Redactor) -> Result<TokenReviewStatus, String> {
+fn check_user(
+    status: TokenReviewStatus,
+    redactor: &Redactor,
+) -> Result<TokenReviewStatus, Failure> {
     let Some(user) = status
         .user
         .as_ref()
@@ -154,16 +159,22 @@ fn check_user(status: TokenReviewStatus, redactor: &Redactor) -> Result<TokenRev
     else {
         return Ok(status);
     };
-    let json =
-        serde_json::to_string(user).map_err(|e| format!("cannot serialise the user: {e}"))?;
+    let json = serde_json::to_string(user).map_err(|e| {
+        Failure::new(
+            FailureKind::HostError,
+            format!("cannot serialise the user: {e}"),
+        )
+    })?;
     if json.len() > MAX_USER_INFO {
-        return Err(format!(
+        return Err(Failure::output_limit(format!(
             "the user in the response is {} bytes, more than the {MAX_USER_INFO} allowed",
             json.len()
-        ));
+        )));
     }
     if redactor.finds_secret(&json) {
-        return Err("the user in the response contains the bearer token".into());
+        return Err(Failure::malformed(
+            "the user in the response contains the bearer token",
+        ));
     }
     Ok(status)
 }

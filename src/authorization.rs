@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::call::{Deadline, Report, check_input, failed};
+use crate::call::{Deadline, Report, check_input};
 use crate::config::{FailurePolicy, Kind};
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::limits::{MAX_MESSAGE, sanitize};
 use crate::log::Redactor;
 use crate::module::LoadedModule;
@@ -88,19 +88,25 @@ pub(crate) fn authorize(
             let s = match response {
                 None => ModuleStatus::default(),
                 Some(v) => serde_json::from_value::<SubjectAccessReviewOut>(v)
-                    .map_err(|e| format!("malformed SubjectAccessReview in the response: {e}"))?
+                    .map_err(|e| {
+                        Failure::malformed(format!(
+                            "malformed SubjectAccessReview in the response: {e}"
+                        ))
+                    })?
                     .status
                     .unwrap_or_default(),
             };
             if s.allowed == Some(true) && s.denied == Some(true) {
-                return Err("the module returned both allow and deny".to_string());
+                return Err(Failure::malformed(
+                    "the module returned both allow and deny",
+                ));
             }
             Ok(s)
         });
         match status {
             Err(e) => {
-                report.outcome(name, failed(&e), took, Some(e.clone()));
                 let failure = format!("module \"{name}\" failed: {e}");
+                report.failed(name, took, e);
                 if m.config.failure_policy == FailurePolicy::Deny {
                     let status = SubjectAccessReviewStatus {
                         denied: true,
@@ -118,7 +124,7 @@ pub(crate) fn authorize(
             }
             Ok(s) if s.allowed == Some(true) || s.denied == Some(true) => {
                 let allowed = s.allowed == Some(true);
-                report.outcome(name, if allowed { "allowed" } else { "denied" }, took, None);
+                report.outcome(name, if allowed { "allowed" } else { "denied" }, took);
                 let status = SubjectAccessReviewStatus {
                     allowed,
                     denied: !allowed,
@@ -134,7 +140,7 @@ pub(crate) fn authorize(
                     report,
                 });
             }
-            Ok(_) => report.outcome(name, "noOpinion", took, None),
+            Ok(_) => report.outcome(name, "noOpinion", took),
         }
     }
     let status = SubjectAccessReviewStatus {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::Kind;
-use crate::error::Error;
+use crate::error::{Error, Failure, FailureKind};
 use crate::limits::{
     MAX_DEBUG_LINE, MAX_IN_FLIGHT_ADMISSION, MAX_IN_FLIGHT_AUTHENTICATION,
     MAX_IN_FLIGHT_AUTHORIZATION, MAX_INPUT, MAX_MESSAGE, sanitize,
@@ -25,7 +25,10 @@ pub struct Outcome {
     pub outcome: &'static str,
     /// Wall time of the call in nanoseconds.
     pub duration_nanos: u64,
-    /// The failure, when the call failed.
+    /// The failure's kind, when the call failed (also for `ignored`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureKind>,
+    /// The failure's message, when the call failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -55,21 +58,42 @@ impl Report {
         });
     }
 
-    pub(crate) fn outcome(
-        &mut self,
-        module: &str,
-        outcome: &'static str,
-        duration: Duration,
-        error: Option<String>,
-    ) {
-        if let Some(e) = &error {
-            self.log(Level::Error, module, e.clone());
-        }
+    /// Records a module call that answered.
+    pub(crate) fn outcome(&mut self, module: &str, outcome: &'static str, duration: Duration) {
         self.outcomes.push(Outcome {
             module: module.to_string(),
             outcome,
             duration_nanos: duration.as_nanos() as u64,
-            error,
+            failure: None,
+            error: None,
+        });
+    }
+
+    /// Records a failed module call (outcome `error`, or `overloaded` when its step's share
+    /// was full) and logs its message.
+    pub(crate) fn failed(&mut self, module: &str, duration: Duration, failure: Failure) {
+        let outcome = if failure.kind == FailureKind::Overloaded {
+            OVERLOADED
+        } else {
+            "error"
+        };
+        self.failure(module, outcome, duration, failure);
+    }
+
+    /// Records a failed module call whose failure policy let the request continue (`ignored`)
+    /// and logs its message.
+    pub(crate) fn ignored(&mut self, module: &str, duration: Duration, failure: Failure) {
+        self.failure(module, "ignored", duration, failure);
+    }
+
+    fn failure(&mut self, module: &str, outcome: &'static str, duration: Duration, f: Failure) {
+        self.log(Level::Error, module, f.message.clone());
+        self.outcomes.push(Outcome {
+            module: module.to_string(),
+            outcome,
+            duration_nanos: duration.as_nanos() as u64,
+            failure: Some(f.kind),
+            error: Some(f.message),
         });
     }
 }
@@ -90,12 +114,15 @@ impl Deadline {
     }
 
     /// The time limit of the next call: the module's timeout, cut to the time left.
-    pub fn limit(&self, module_timeout: Duration) -> Result<Duration, String> {
+    pub fn limit(&self, module_timeout: Duration) -> Result<Duration, Failure> {
         match self.0 {
             None => Ok(module_timeout),
             Some(at) => match at.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => Ok(left.min(module_timeout)),
-                _ => Err("the request's deadline passed before the module was called".into()),
+                _ => Err(Failure::new(
+                    FailureKind::Timeout,
+                    "the request's deadline passed before the module was called",
+                )),
             },
         }
     }
@@ -113,23 +140,26 @@ fn share(kind: Kind) -> (&'static AtomicUsize, usize) {
 }
 
 /// The outcome of a module call refused because its step's share of instances is in use.
-pub(crate) const OVERLOADED: &str = "overloaded";
+const OVERLOADED: &str = "overloaded";
 
 /// A slot in a step's share of module calls; released when dropped.
 pub(crate) struct Slot(&'static AtomicUsize);
 
 impl Slot {
     /// Takes a slot of `kind`'s share, or fails at once (never waits) when all are in use.
-    pub(crate) fn take(kind: Kind) -> Result<Slot, String> {
+    pub(crate) fn take(kind: Kind) -> Result<Slot, Failure> {
         let (count, max) = share(kind);
         let taken = count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
             (n < max).then_some(n + 1)
         });
         match taken {
             Ok(_) => Ok(Slot(count)),
-            Err(_) => Err(format!(
-                "{OVERLOADED}: {max} {} module calls are in flight already",
-                kind.name()
+            Err(_) => Err(Failure::new(
+                FailureKind::Overloaded,
+                format!(
+                    "{OVERLOADED}: {max} {} module calls are in flight already",
+                    kind.name()
+                ),
             )),
         }
     }
@@ -143,15 +173,6 @@ pub fn calls_in_flight(kind: Kind) -> usize {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// The outcome to record for a failed call: `overloaded` when its step's share was full.
-pub(crate) fn failed(error: &str) -> &'static str {
-    if error.starts_with(OVERLOADED) {
-        OVERLOADED
-    } else {
-        "error"
     }
 }
 
@@ -171,4 +192,9 @@ pub(crate) fn check_input(bytes: &[u8]) -> Result<(), Error> {
 /// [`MAX_MESSAGE`].
 pub(crate) fn clean(redactor: &Redactor, text: String) -> String {
     sanitize(&redactor.apply(&text), MAX_MESSAGE)
+}
+
+/// [`clean`] applied to a failure's message.
+pub(crate) fn clean_failure(redactor: &Redactor, failure: Failure) -> Failure {
+    failure.map_message(|m| clean(redactor, m))
 }

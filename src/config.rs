@@ -11,27 +11,28 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode};
 
-/// The access step a configuration serves.
+/// The access step a configuration serves: `kind` of `kubewasm_init`. The header's
+/// `KUBEWASM_KIND_*` constants are generated from this enum (type `KubewasmKind`).
+///
+/// cbindgen:rename-all=QualifiedScreamingSnakeCase
+#[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Token authentication (`authn` export).
-    Authentication,
+    Authentication = 1,
     /// Authorization (`authz` export).
-    Authorization,
+    Authorization = 2,
     /// Admission, mutating and validating (`validate` export, or a Kubewarden policy).
-    Admission,
+    Admission = 3,
 }
 
 impl Kind {
-    /// The C ABI number of this kind.
+    /// The kind with C ABI number `n`.
     pub fn from_abi(n: u32) -> Option<Kind> {
-        match n {
-            1 => Some(Kind::Authentication),
-            2 => Some(Kind::Authorization),
-            3 => Some(Kind::Admission),
-            _ => None,
-        }
+        [Kind::Authentication, Kind::Authorization, Kind::Admission]
+            .into_iter()
+            .find(|k| *k as u32 == n)
     }
 
     /// The kind's name, as in configuration, logs and metrics.

@@ -24,30 +24,48 @@ pub const KUBEWASM_ABI_VERSION: u32 = 1;
 /// The most module ids one `kubewasm_admit` call accepts (a guard against garbage lengths).
 const MAX_MODULE_IDS: usize = 1 << 16;
 
+// The numbers of kinds, phases and error codes are defined once, by the `#[repr(u32)]` enums
+// [`Kind`], [`Phase`] and [`ErrorCode`], which cbindgen exports into the header as
+// `KubewasmKind` (`KUBEWASM_KIND_*`), `KubewasmPhase` (`KUBEWASM_PHASE_*`) and `KubewasmError`
+// (`KUBEWASM_ERROR_*`). Parameters stay `uint32_t`: a number from C that names no variant must
+// be an error, not undefined behaviour. The constants below are the same numbers for Rust
+// callers of this module (tests, fuzz targets); cbindgen skips them.
+
 /// `kind` of `kubewasm_init`: token authentication.
-pub const KUBEWASM_KIND_AUTHENTICATION: u32 = 1;
+/// cbindgen:ignore
+pub const KUBEWASM_KIND_AUTHENTICATION: u32 = Kind::Authentication as u32;
 /// `kind` of `kubewasm_init`: authorization.
-pub const KUBEWASM_KIND_AUTHORIZATION: u32 = 2;
+/// cbindgen:ignore
+pub const KUBEWASM_KIND_AUTHORIZATION: u32 = Kind::Authorization as u32;
 /// `kind` of `kubewasm_init`: admission.
-pub const KUBEWASM_KIND_ADMISSION: u32 = 3;
+/// cbindgen:ignore
+pub const KUBEWASM_KIND_ADMISSION: u32 = Kind::Admission as u32;
 
 /// `phase` of `kubewasm_admit`: mutating modules.
-pub const KUBEWASM_PHASE_MUTATING: u32 = 1;
+/// cbindgen:ignore
+pub const KUBEWASM_PHASE_MUTATING: u32 = Phase::Mutating as u32;
 /// `phase` of `kubewasm_admit`: validating modules.
-pub const KUBEWASM_PHASE_VALIDATING: u32 = 2;
+/// cbindgen:ignore
+pub const KUBEWASM_PHASE_VALIDATING: u32 = Phase::Validating as u32;
 
 /// Error code: NULL pointer, bad length, unknown kind, phase or module id.
-pub const KUBEWASM_ERROR_INVALID_ARGUMENT: u32 = 1;
+/// cbindgen:ignore
+pub const KUBEWASM_ERROR_INVALID_ARGUMENT: u32 = ErrorCode::InvalidArgument as u32;
 /// Error code: the configuration does not parse or validate (every problem listed).
-pub const KUBEWASM_ERROR_CONFIG: u32 = 2;
+/// cbindgen:ignore
+pub const KUBEWASM_ERROR_CONFIG: u32 = ErrorCode::Config as u32;
 /// Error code: a module cannot be loaded (file, digest, compilation, exports, settings).
-pub const KUBEWASM_ERROR_LOAD: u32 = 3;
+/// cbindgen:ignore
+pub const KUBEWASM_ERROR_LOAD: u32 = ErrorCode::Load as u32;
 /// Error code: the request is not the JSON document the call expects.
-pub const KUBEWASM_ERROR_BAD_REQUEST: u32 = 4;
+/// cbindgen:ignore
+pub const KUBEWASM_ERROR_BAD_REQUEST: u32 = ErrorCode::BadRequest as u32;
 /// Error code: a panic inside the library was caught.
-pub const KUBEWASM_ERROR_PANIC: u32 = 5;
+/// cbindgen:ignore
+pub const KUBEWASM_ERROR_PANIC: u32 = ErrorCode::Panic as u32;
 /// Error code: an internal error.
-pub const KUBEWASM_ERROR_INTERNAL: u32 = 6;
+/// cbindgen:ignore
+pub const KUBEWASM_ERROR_INTERNAL: u32 = ErrorCode::Internal as u32;
 
 /// A loaded configuration and its compiled modules. Create with `kubewasm_init`, free with
 /// `kubewasm_free`. Thread-safe.
@@ -378,6 +396,8 @@ pub unsafe extern "C" fn kubewasm_authorize(
 /// AdmissionRequest (JSON, `AdmissionReview.request`). Writes `{"allowed", "status"?,
 /// "module"?, "error"?, "patch"?, "warnings", "auditAnnotations", "outcomes", "logs"}`.
 ///
+/// `module_ids` must be aligned for `uint32_t` (`KUBEWASM_ERROR_INVALID_ARGUMENT` otherwise).
+///
 /// # Safety
 /// `handle` must be live; `module_ids` readable for `module_ids_len` entries; buffers as described.
 #[unsafe(no_mangle)]
@@ -407,6 +427,11 @@ pub unsafe extern "C" fn kubewasm_admit(
                 return Err(Error::invalid_argument(format!(
                     "module_ids_len {module_ids_len} is implausible"
                 )));
+            }
+            if !module_ids.is_aligned() {
+                return Err(Error::invalid_argument(
+                    "module_ids is not aligned for uint32_t",
+                ));
             }
             // SAFETY: the caller guarantees module_ids has module_ids_len entries.
             unsafe { std::slice::from_raw_parts(module_ids, module_ids_len) }
@@ -491,25 +516,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_match_the_core() {
-        for (abi, core) in [
-            (KUBEWASM_ERROR_INVALID_ARGUMENT, ErrorCode::InvalidArgument),
-            (KUBEWASM_ERROR_CONFIG, ErrorCode::Config),
-            (KUBEWASM_ERROR_LOAD, ErrorCode::Load),
-            (KUBEWASM_ERROR_BAD_REQUEST, ErrorCode::BadRequest),
-            (KUBEWASM_ERROR_PANIC, ErrorCode::Panic),
-            (KUBEWASM_ERROR_INTERNAL, ErrorCode::Internal),
-        ] {
-            assert_eq!(abi, core as u32);
+    fn abi_numbers_never_change() {
+        // The header's values: changing one is an incompatible ABI change.
+        assert_eq!(
+            [
+                KUBEWASM_KIND_AUTHENTICATION,
+                KUBEWASM_KIND_AUTHORIZATION,
+                KUBEWASM_KIND_ADMISSION
+            ],
+            [1, 2, 3]
+        );
+        assert_eq!([KUBEWASM_PHASE_MUTATING, KUBEWASM_PHASE_VALIDATING], [1, 2]);
+        assert_eq!(
+            [
+                KUBEWASM_ERROR_INVALID_ARGUMENT,
+                KUBEWASM_ERROR_CONFIG,
+                KUBEWASM_ERROR_LOAD,
+                KUBEWASM_ERROR_BAD_REQUEST,
+                KUBEWASM_ERROR_PANIC,
+                KUBEWASM_ERROR_INTERNAL
+            ],
+            [1, 2, 3, 4, 5, 6]
+        );
+        for n in 0..8 {
+            assert_eq!(
+                Kind::from_abi(n).map(|k| k as u32),
+                (1..=3).contains(&n).then_some(n)
+            );
+            assert_eq!(
+                Phase::from_abi(n).map(|p| p as u32),
+                (1..=2).contains(&n).then_some(n)
+            );
         }
-        assert_eq!(
-            Kind::from_abi(KUBEWASM_KIND_ADMISSION),
-            Some(Kind::Admission)
-        );
-        assert_eq!(
-            Phase::from_abi(KUBEWASM_PHASE_VALIDATING),
-            Some(Phase::Validating)
-        );
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub struct Handle {
     modules_json: Vec<u8>,
 }
 
+// The C ABI lets many threads use one handle at once: proven here, at compile time.
+const _: () = {
+    const fn shared_between_threads<T: Send + Sync>() {}
+    shared_between_threads::<Handle>()
+};
+
 impl Handle {
     /// Parses `config` (YAML or JSON) for `kind`, then loads and compiles every module. All
     /// configuration problems are reported at once; so are all load problems.
@@ -58,11 +64,6 @@ impl Handle {
             modules: loaded,
             modules_json,
         })
-    }
-
-    /// The access step this handle serves.
-    pub fn kind(&self) -> Kind {
-        self.kind
     }
 
     /// The configuration with defaults applied, as JSON: `{"kind": ..., "modules": [...],

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::call::{Deadline, Report};
 use crate::config::{Kind, ModuleConfig, ModuleType};
+use crate::error::{Failure, FailureKind};
 use crate::log::{LogLine, Redactor};
 use crate::protocol::{kubewarden, wasi};
 use crate::runtime::{self, Compiled};
@@ -39,7 +40,7 @@ impl LoadedModule {
         deadline: Deadline,
         redactor: &Redactor,
         report: &mut Report,
-    ) -> (Result<Option<Value>, String>, Duration) {
+    ) -> (Result<Option<Value>, Failure>, Duration) {
         match &self.protocol {
             Protocol::Wasi(compiled) => wasi::exchange(
                 kind,
@@ -54,7 +55,10 @@ impl LoadedModule {
                 report,
             ),
             Protocol::Kubewarden(_) => (
-                Err("a Kubewarden policy cannot serve this step".into()),
+                Err(Failure::new(
+                    FailureKind::HostError,
+                    "a Kubewarden policy cannot serve this step",
+                )),
                 Duration::ZERO,
             ),
         }

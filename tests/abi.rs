@@ -421,15 +421,19 @@ fn admission_configuration_document_inline_and_path() {
 #[test]
 fn hostile_modules_are_bounded_failed_calls() {
     let cases = [
-        ("hostile-loop.wasm", "timed out after 300ms"),
-        ("hostile-memory.wasm", "memory"),
-        ("hostile-trap.wasm", "hostile-trap: panic on purpose"),
-        ("hostile-garbage.wasm", "malformed output"),
-        ("hostile-output.wasm", "output too large"),
-        ("hostile-exit.wasm", "exited with code 3"),
-        ("hostile-stack.wasm", "call stack exhausted"),
+        ("hostile-loop.wasm", "timed out after 300ms", "timeout"),
+        ("hostile-memory.wasm", "memory", "memoryLimit"),
+        (
+            "hostile-trap.wasm",
+            "hostile-trap: panic on purpose",
+            "trap",
+        ),
+        ("hostile-garbage.wasm", "malformed output", "malformed"),
+        ("hostile-output.wasm", "output too large", "outputLimit"),
+        ("hostile-exit.wasm", "exited with code 3", "moduleError"),
+        ("hostile-stack.wasm", "call stack exhausted", "trap"),
     ];
-    for (file, want) in cases {
+    for (file, want, failure) in cases {
         let config = format!("modules:\n- module: {file}\n  timeout: 300ms\n  memoryLimit: 16Mi\n");
         let authn = init(KUBEWASM_KIND_AUTHENTICATION, &config).unwrap();
         let started = Instant::now();
@@ -444,6 +448,8 @@ fn hostile_modules_are_bounded_failed_calls() {
             r["outcomes"][0]["error"].as_str().unwrap().contains(want),
             "{file}: {r}"
         );
+        assert_eq!(r["outcomes"][0]["outcome"], "error", "{file}: {r}");
+        assert_eq!(r["outcomes"][0]["failure"], failure, "{file}: {r}");
 
         let authz = init(KUBEWASM_KIND_AUTHORIZATION, &config).unwrap();
         let r = authz
@@ -461,6 +467,7 @@ fn hostile_modules_are_bounded_failed_calls() {
             .unwrap();
         assert_eq!(r["allowed"], false, "{file}: {r}");
         assert!(r["error"].as_str().unwrap().contains(want), "{file}: {r}");
+        assert_eq!(r["outcomes"][0]["failure"], failure, "{file}: {r}");
         let ignore = init(
             KUBEWASM_KIND_ADMISSION,
             &format!("{config}  failurePolicy: Ignore\n"),
@@ -475,6 +482,7 @@ fn hostile_modules_are_bounded_failed_calls() {
             .unwrap();
         assert_eq!(r["allowed"], true, "{file}: {r}");
         assert_eq!(r["outcomes"][0]["outcome"], "ignored");
+        assert_eq!(r["outcomes"][0]["failure"], failure, "{file}: {r}");
     }
 }
 
@@ -605,6 +613,29 @@ fn bad_arguments_are_errors_not_crashes() {
             assert_eq!(kubewasm_error_code(e), want, "case {i}");
             kubewasm_error_free(e);
         }
+    }
+    // A misaligned module_ids is refused, not read.
+    let words = [0u32; 2];
+    let misaligned = (words.as_ptr() as *const u8).wrapping_add(1) as *const u32;
+    // SAFETY: the library must reject the pointer before reading through it.
+    unsafe {
+        let e = kubewasm_admit(
+            h.raw(),
+            2,
+            misaligned,
+            1,
+            b"{}".as_ptr(),
+            2,
+            0,
+            &mut p,
+            &mut l,
+        );
+        assert_eq!(
+            kubewasm_error_code(e),
+            KUBEWASM_ERROR_INVALID_ARGUMENT,
+            "misaligned"
+        );
+        kubewasm_error_free(e);
     }
     // SAFETY: as above.
     unsafe {

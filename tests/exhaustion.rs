@@ -54,6 +54,7 @@ fn a_flooded_step_fails_fast_and_recovers_while_the_others_are_served() {
         assert_eq!(r["status"]["authenticated"], false, "{r}");
         for o in r["outcomes"].as_array().unwrap() {
             assert_eq!(o["outcome"], "overloaded", "{r}");
+            assert_eq!(o["failure"], "overloaded", "{r}");
             assert!(
                 o["error"]
                     .as_str()

@@ -241,14 +241,14 @@ fn policy_logs_come_back_at_their_level() {
 #[test]
 fn limits_apply_to_kubewarden_modules() {
     let cases = [
-        ("loop", "timed out after 2s"),
-        ("allocate", "memory"),
-        ("panic", "panic on purpose"),
-        ("garbage", "malformed ValidationResponse"),
-        ("huge", "output too large"),
-        ("error", "guest error on purpose"),
+        ("loop", "timed out after 2s", "timeout"),
+        ("allocate", "memory", "memoryLimit"),
+        ("panic", "panic on purpose", "trap"),
+        ("garbage", "malformed ValidationResponse", "malformed"),
+        ("huge", "output too large", "outputLimit"),
+        ("error", "guest error on purpose", "moduleError"),
     ];
-    for (action, want) in cases {
+    for (action, want, failure) in cases {
         let config = format!(
             "modules:\n- {{name: h, type: kubewarden, module: hostile-policy.wasm, timeout: 2s, memoryLimit: 32Mi, settings: {{action: {action}}}}}\n"
         );
@@ -268,6 +268,7 @@ fn limits_apply_to_kubewarden_modules() {
         );
         assert_eq!(r["allowed"], false, "{action}: {r}");
         assert!(r["error"].as_str().unwrap().contains(want), "{action}: {r}");
+        assert_eq!(r["outcomes"][0]["failure"], failure, "{action}: {r}");
     }
     // At init, validate_settings is bounded as well.
     let err = init(

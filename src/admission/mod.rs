@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::call::{Deadline, Report, Slot, check_input, clean, failed};
+use crate::call::{Deadline, Report, Slot, check_input, clean_failure};
 use crate::config::{FailurePolicy, Kind};
 use crate::decision::{Status, Verdict, bound_texts, patch};
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::limits::{MAX_OBJECT_BYTES, json_size_within};
 use crate::log::{Level, Redactor};
 use crate::module::{LoadedModule, Protocol};
@@ -23,23 +23,25 @@ use crate::protocol::kubewarden;
 
 pub use crate::decision::{AuditAnnotation, Mutation};
 
-/// The admission phase of a call.
+/// The admission phase of a call: `phase` of `kubewasm_admit`. The header's
+/// `KUBEWASM_PHASE_*` constants are generated from this enum (type `KubewasmPhase`).
+///
+/// cbindgen:rename-all=QualifiedScreamingSnakeCase
+#[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Mutating modules (`mutating: true`).
-    Mutating,
+    Mutating = 1,
     /// Validating modules.
-    Validating,
+    Validating = 2,
 }
 
 impl Phase {
-    /// The C ABI number of this phase.
+    /// The phase with C ABI number `n`.
     pub fn from_abi(n: u32) -> Option<Phase> {
-        match n {
-            1 => Some(Phase::Mutating),
-            2 => Some(Phase::Validating),
-            _ => None,
-        }
+        [Phase::Mutating, Phase::Validating]
+            .into_iter()
+            .find(|p| *p as u32 == n)
     }
 }
 
@@ -92,9 +94,11 @@ impl Request<'_> {
 
     /// Replaces the object and re-serialises the request; fails when the object is larger than
     /// [`MAX_OBJECT_BYTES`], leaving the request as it was.
-    fn set_object(&mut self, object: Value) -> Result<(), String> {
+    fn set_object(&mut self, object: Value) -> Result<(), Failure> {
         let size = json_size_within(&object, MAX_OBJECT_BYTES).ok_or_else(|| {
-            format!("the mutated object is larger than the {MAX_OBJECT_BYTES} bytes allowed")
+            Failure::output_limit(format!(
+                "the mutated object is larger than the {MAX_OBJECT_BYTES} bytes allowed"
+            ))
         })?;
         self.value();
         let value = self.value.get_mut().expect("initialised above");
@@ -165,9 +169,9 @@ pub(crate) fn admit(
         let verdict = match verdict {
             Ok(v) => v,
             Err(e) => {
-                let e = clean(&Redactor::default(), e);
+                let e = clean_failure(&Redactor::default(), e);
                 if m.config.failure_policy == FailurePolicy::Ignore {
-                    result.report.outcome(&name, "ignored", took, Some(e));
+                    result.report.ignored(&name, took, e);
                     result.report.log(
                         Level::Warning,
                         &name,
@@ -175,11 +179,9 @@ pub(crate) fn admit(
                     );
                     continue;
                 }
-                result
-                    .report
-                    .outcome(&name, failed(&e), took, Some(e.clone()));
-                result.allowed = false;
                 result.error = Some(format!("module \"{name}\" failed: {e}"));
+                result.report.failed(&name, took, e);
+                result.allowed = false;
                 result.module = Some(name);
                 return Ok(result);
             }
@@ -198,7 +200,7 @@ pub(crate) fn admit(
                     }),
             );
         if !verdict.allowed {
-            result.report.outcome(&name, "rejected", took, None);
+            result.report.outcome(&name, "rejected", took);
             result.allowed = false;
             result.status = Some(verdict.status.unwrap_or(Status {
                 code: 403,
@@ -232,24 +234,23 @@ pub(crate) fn admit(
                             &name,
                             if changed { "mutated" } else { "allowed" },
                             took,
-                            None,
                         );
                     }
                     Err(e) => {
                         // A bad patch is a failed call: apply the failure policy.
                         if m.config.failure_policy == FailurePolicy::Ignore {
-                            result.report.outcome(&name, "ignored", took, Some(e));
+                            result.report.ignored(&name, took, e);
                             continue;
                         }
-                        result.report.outcome(&name, "error", took, Some(e.clone()));
-                        result.allowed = false;
                         result.error = Some(format!("module \"{name}\" failed: {e}"));
+                        result.report.failed(&name, took, e);
+                        result.allowed = false;
                         result.module = Some(name);
                         return Ok(result);
                     }
                 }
             }
-            None => result.report.outcome(&name, "allowed", took, None),
+            None => result.report.outcome(&name, "allowed", took),
         }
     }
     if mutated {
@@ -267,7 +268,7 @@ fn call_admission(
     req: &Request,
     deadline: Deadline,
     report: &mut Report,
-) -> (Result<Verdict, String>, Duration) {
+) -> (Result<Verdict, Failure>, Duration) {
     match &m.protocol {
         Protocol::Wasi(_) => {
             let mut review = Vec::with_capacity(req.bytes.len() + 80);
@@ -301,31 +302,50 @@ fn call_admission(
 
 /// Checks what a verdict may contain for this request: a patch only in the mutating phase, and
 /// only for a request with an object; and the text bounds of [`bound_texts`].
-fn check_verdict(v: Verdict, phase: Phase, req: &Request) -> Result<Verdict, String> {
+fn check_verdict(v: Verdict, phase: Phase, req: &Request) -> Result<Verdict, Failure> {
     let v = bound_texts(v)?;
     if v.mutation.is_some() {
         if phase == Phase::Validating {
-            return Err(
-                "a validating module may not return a patch (configure it with mutating: true)"
-                    .into(),
-            );
+            return Err(Failure::malformed(
+                "a validating module may not return a patch (configure it with mutating: true)",
+            ));
         }
         if v.allowed && req.object().is_null() {
-            return Err(format!(
+            return Err(Failure::malformed(format!(
                 "the module returned a patch for a request without an object (operation {})",
                 req.value()
                     .get("operation")
                     .and_then(Value::as_str)
                     .unwrap_or("unknown")
-            ));
+            )));
         }
     }
     Ok(v)
 }
 
-/// Reads a `wasi` module's AdmissionReview answer, verified as the webhook verifies one.
-fn wasi_verdict(response: Option<Value>, uid: &str) -> Result<Verdict, String> {
-    let review = response.ok_or("the module returned no response")?;
+/// Reads a `wasi` module's AdmissionReview answer, verified as the webhook verifies one; an
+/// answer that fails the checks is malformed.
+fn wasi_verdict(response: Option<Value>, uid: &str) -> Result<Verdict, Failure> {
+    let Some(review) = response else {
+        return Err(Failure::malformed("the module returned no response"));
+    };
+    let verdict = wasi_review(review, uid).map_err(Failure::malformed)?;
+    Ok(Verdict {
+        mutation: verdict
+            .mutation
+            .map(|(t, p)| Mutation::decode(&t, &p))
+            .transpose()?,
+        ..verdict.verdict
+    })
+}
+
+/// A checked AdmissionReview answer, its patch (`patchType`, base64) still encoded.
+struct Answer {
+    verdict: Verdict,
+    mutation: Option<(String, String)>,
+}
+
+fn wasi_review(review: Value, uid: &str) -> Result<Answer, String> {
     let api_version = review
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -379,7 +399,7 @@ fn wasi_verdict(response: Option<Value>, uid: &str) -> Result<Verdict, String> {
         (None, Some(_)) => return Err("response.patchType without response.patch".into()),
         (Some(p), Some(t)) => {
             let p = p.as_str().ok_or("response.patch is not a base64 string")?;
-            Some(Mutation::decode(t.as_str().unwrap_or(""), p)?)
+            Some((t.as_str().unwrap_or("").to_string(), p.to_string()))
         }
     };
     let warnings = match r.get("warnings") {
@@ -392,18 +412,22 @@ fn wasi_verdict(response: Option<Value>, uid: &str) -> Result<Verdict, String> {
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|_| "response.auditAnnotations is not a map of strings")?,
     };
-    Ok(Verdict {
-        allowed,
-        status,
+    Ok(Answer {
+        verdict: Verdict {
+            allowed,
+            status,
+            mutation: None,
+            warnings,
+            audit_annotations,
+        },
         mutation,
-        warnings,
-        audit_annotations,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::FailureKind;
     use serde_json::json;
 
     #[test]
@@ -434,9 +458,15 @@ mod tests {
         ];
         for (v, want) in cases {
             let err = wasi_verdict(Some(v.clone()), "u").unwrap_err();
-            assert!(err.contains(want), "{v}: {err}");
+            assert!(err.message.contains(want), "{v}: {err}");
+            assert_eq!(err.kind, FailureKind::Malformed, "{v}");
         }
-        assert!(wasi_verdict(None, "u").unwrap_err().contains("no response"));
+        assert!(
+            wasi_verdict(None, "u")
+                .unwrap_err()
+                .message
+                .contains("no response")
+        );
     }
 
     #[test]

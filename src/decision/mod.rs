@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::error::Failure;
 use crate::limits::{
     MAX_AUDIT_ANNOTATIONS, MAX_AUDIT_KEY, MAX_AUDIT_VALUE, MAX_MESSAGE, MAX_WARNING, MAX_WARNINGS,
     sanitize,
@@ -54,25 +55,25 @@ pub struct Verdict {
     pub audit_annotations: BTreeMap<String, String>,
 }
 
-/// Applies the text bounds of [`crate::limits`] to a verdict.
-pub(crate) fn bound_texts(mut v: Verdict) -> Result<Verdict, String> {
+/// Applies the text bounds of [`crate::limits`] to a verdict; going over one is an output limit.
+pub(crate) fn bound_texts(mut v: Verdict) -> Result<Verdict, Failure> {
     if v.warnings.len() > MAX_WARNINGS {
-        return Err(format!(
+        return Err(Failure::output_limit(format!(
             "the module returned {} warnings, more than the {MAX_WARNINGS} allowed",
             v.warnings.len()
-        ));
+        )));
     }
     if v.audit_annotations.len() > MAX_AUDIT_ANNOTATIONS {
-        return Err(format!(
+        return Err(Failure::output_limit(format!(
             "the module returned {} audit annotations, more than the {MAX_AUDIT_ANNOTATIONS} allowed",
             v.audit_annotations.len()
-        ));
+        )));
     }
     if let Some(key) = v.audit_annotations.keys().find(|k| k.len() > MAX_AUDIT_KEY) {
-        return Err(format!(
+        return Err(Failure::output_limit(format!(
             "an audit annotation key is {} bytes long, more than the {MAX_AUDIT_KEY} allowed",
             key.len()
-        ));
+        )));
     }
     for w in &mut v.warnings {
         *w = sanitize(w, MAX_WARNING);

@@ -7,6 +7,7 @@ use std::time::Instant;
 use json_patch::PatchOperation;
 use serde_json::Value;
 
+use crate::error::{Failure, FailureKind};
 use crate::limits::{
     MAX_JSON_DEPTH, MAX_PATCH_COPY_BYTES, MAX_PATCH_OPERATIONS, json_depth, json_size_within,
 };
@@ -21,8 +22,12 @@ pub enum Mutation {
 }
 
 impl Mutation {
-    /// Decodes a base64 `patch` of the given `patchType`.
-    pub fn decode(patch_type: &str, base64: &str) -> Result<Mutation, String> {
+    /// Decodes a base64 `patch` of the given `patchType`; a bad one is a malformed answer.
+    pub fn decode(patch_type: &str, base64: &str) -> Result<Mutation, Failure> {
+        Self::decode_text(patch_type, base64).map_err(Failure::malformed)
+    }
+
+    fn decode_text(patch_type: &str, base64: &str) -> Result<Mutation, String> {
         let bytes = STANDARD
             .decode(base64.trim())
             .map_err(|e| format!("response.patch is not valid base64: {e}"))?;
@@ -47,32 +52,38 @@ impl Mutation {
     /// Applies the mutation to `object`, returning the mutated object. The work is bounded: at
     /// most [`MAX_PATCH_OPERATIONS`] operations, [`MAX_PATCH_COPY_BYTES`] copied by `copy`
     /// operations in all, nesting no deeper than [`MAX_JSON_DEPTH`], and nothing after `deadline`
-    /// (the rest of the module's time). Going over a bound fails with a message naming it.
-    pub fn apply(self, mut object: Value, deadline: Instant) -> Result<Value, String> {
+    /// (the rest of the module's time). Going over a bound fails with a message naming it
+    /// (an output limit, or a timeout); a patch that does not apply is a malformed answer.
+    pub fn apply(self, mut object: Value, deadline: Instant) -> Result<Value, Failure> {
         match self {
             Mutation::Full(new) => {
-                check_depth(json_depth(&new))?;
+                check_depth(json_depth(&new)).map_err(Failure::output_limit)?;
                 Ok(new)
             }
             Mutation::JsonPatch(ops) => {
                 if ops.0.len() > MAX_PATCH_OPERATIONS {
-                    return Err(format!(
+                    return Err(Failure::output_limit(format!(
                         "the JSONPatch has {} operations, more than the {MAX_PATCH_OPERATIONS} allowed",
                         ops.0.len()
-                    ));
+                    )));
                 }
                 let mut copied = 0usize;
                 for (i, op) in ops.0.iter().enumerate() {
                     if Instant::now() > deadline {
-                        return Err(format!(
-                            "applying the JSONPatch took longer than the module's timeout (stopped at operation {i})"
+                        return Err(Failure::new(
+                            FailureKind::Timeout,
+                            format!(
+                                "applying the JSONPatch took longer than the module's timeout (stopped at operation {i})"
+                            ),
                         ));
                     }
-                    bound_operation(&object, op, &mut copied)
-                        .map_err(|e| format!("JSONPatch operation {i}: {e}"))?;
+                    bound_operation(&object, op, &mut copied).map_err(|e| {
+                        Failure::output_limit(format!("JSONPatch operation {i}: {e}"))
+                    })?;
                     // The object is ours (a copy): no undo log is needed when an operation fails.
-                    json_patch::patch_unsafe(&mut object, std::slice::from_ref(op))
-                        .map_err(|e| format!("cannot apply the module's JSONPatch: {e}"))?;
+                    json_patch::patch_unsafe(&mut object, std::slice::from_ref(op)).map_err(
+                        |e| Failure::malformed(format!("cannot apply the module's JSONPatch: {e}")),
+                    )?;
                 }
                 Ok(object)
             }
@@ -117,8 +128,9 @@ fn bound_operation(object: &Value, op: &PatchOperation, copied: &mut usize) -> R
     check_depth(depth)
 }
 
-/// A mutation may not change what the object is: its apiVersion, kind, name or namespace.
-pub fn check_identity(before: &Value, after: &Value) -> Result<(), String> {
+/// A mutation may not change what the object is: its apiVersion, kind, name or namespace (a
+/// malformed answer when it does).
+pub fn check_identity(before: &Value, after: &Value) -> Result<(), Failure> {
     for path in [
         "/apiVersion",
         "/kind",
@@ -126,9 +138,9 @@ pub fn check_identity(before: &Value, after: &Value) -> Result<(), String> {
         "/metadata/namespace",
     ] {
         if before.pointer(path) != after.pointer(path) {
-            return Err(format!(
+            return Err(Failure::malformed(format!(
                 "the mutation changes {path}, which a module may not change"
-            ));
+            )));
         }
     }
     Ok(())
@@ -161,6 +173,7 @@ mod tests {
         assert!(
             bad.apply(obj, later())
                 .unwrap_err()
+                .message
                 .contains("cannot apply")
         );
     }
@@ -219,7 +232,8 @@ mod tests {
         ];
         for (name, mutation, want) in cases {
             let err = mutation.apply(obj.clone(), later()).unwrap_err();
-            assert!(err.contains(want), "{name}: {err}");
+            assert!(err.message.contains(want), "{name}: {err}");
+            assert_eq!(err.kind, FailureKind::OutputLimit, "{name}");
         }
         // Below the bounds the same shapes apply.
         let ok = json_patch(doubling_copies(10))
@@ -230,7 +244,11 @@ mod tests {
         let err = json_patch(doubling_copies(1))
             .apply(obj, Instant::now() - std::time::Duration::from_millis(1))
             .unwrap_err();
-        assert!(err.contains("longer than the module's timeout"), "{err}");
+        assert!(
+            err.message.contains("longer than the module's timeout"),
+            "{err}"
+        );
+        assert_eq!(err.kind, FailureKind::Timeout);
     }
 
     #[test]
@@ -238,16 +256,19 @@ mod tests {
         assert!(
             Mutation::decode("Full", "%%%")
                 .unwrap_err()
+                .message
                 .contains("base64")
         );
         assert!(
             Mutation::decode("Full", &b64(&json!([1])))
                 .unwrap_err()
+                .message
                 .contains("not a JSON object")
         );
         assert!(
             Mutation::decode("Merge", &b64(&json!({})))
                 .unwrap_err()
+                .message
                 .contains("not supported")
         );
     }
@@ -262,6 +283,7 @@ mod tests {
         assert!(
             check_identity(&a, &b)
                 .unwrap_err()
+                .message
                 .contains("/metadata/name")
         );
     }

@@ -20,9 +20,10 @@ use serde_json::Value;
 use wasmtime::wasmparser::{Parser, Payload};
 use wasmtime::{Caller, Extern, Linker};
 
-use crate::call::{Deadline, Report, clean};
+use crate::call::{Deadline, Report, clean_failure};
 use crate::config::ModuleConfig;
 use crate::decision::{Mutation, Status, Verdict};
+use crate::error::{Failure, FailureKind};
 use crate::limits::{BoundExceeded, MAX_HOST_CALL_ANSWERS, MAX_LOG_LINES, MAX_MESSAGE, sanitize};
 use crate::log::{Level, Redactor};
 use crate::runtime::{self, CallState, Compiled, exit_zero_is_success, wasi_p1::OutputTooLarge};
@@ -85,9 +86,7 @@ pub enum Mode {
 pub struct Policy {
     /// The compiled module; its per-call protocol state is the waPC exchange.
     pub compiled: Compiled<WapcState>,
-    /// Its metadata, when the module has the section.
-    pub metadata: Option<Metadata>,
-    /// How it is called.
+    /// How it is called (from its metadata, or its exports when it has none).
     pub mode: Mode,
 }
 
@@ -377,7 +376,7 @@ fn guest_call(
     operation: &str,
     payload: &[u8],
     timeout: Duration,
-) -> (Result<Vec<u8>, String>, PolicyLogs, Duration) {
+) -> (Result<Vec<u8>, Failure>, PolicyLogs, Duration) {
     match mode {
         Mode::Wapc => wapc_call(compiled, operation, payload, timeout),
         Mode::Wasi => wasi_call(compiled, operation, payload, timeout),
@@ -390,7 +389,7 @@ fn wasi_call(
     operation: &str,
     payload: &[u8],
     timeout: Duration,
-) -> (Result<Vec<u8>, String>, PolicyLogs, Duration) {
+) -> (Result<Vec<u8>, Failure>, PolicyLogs, Duration) {
     let command = if operation == "validate_settings" {
         "validate-settings"
     } else {
@@ -415,7 +414,10 @@ fn wasi_call(
             (Ok(out.stdout), logs, out.duration)
         }
         Err(f) => (
-            Err(format!("call to {command} failed: {}", f.message)),
+            Err(Failure::new(
+                f.kind,
+                format!("call to {command} failed: {}", f.message),
+            )),
             f.protocol.logs,
             f.duration,
         ),
@@ -428,7 +430,7 @@ fn wapc_call(
     operation: &str,
     payload: &[u8],
     timeout: Duration,
-) -> (Result<Vec<u8>, String>, PolicyLogs, Duration) {
+) -> (Result<Vec<u8>, Failure>, PolicyLogs, Duration) {
     let run = compiled.run(Vec::new(), timeout, |store, instance| {
         for init in ["_initialize", "_start", "wapc_init"] {
             if let Ok(f) = instance.get_typed_func::<(), ()>(&mut *store, init) {
@@ -451,17 +453,23 @@ fn wapc_call(
                 ));
             }
             let result = if out.value == 1 {
-                w.guest_response
-                    .ok_or_else(|| "the policy reported success without a response".to_string())
+                w.guest_response.ok_or_else(|| {
+                    Failure::malformed("the policy reported success without a response")
+                })
             } else {
-                Err(w
-                    .guest_error
-                    .unwrap_or_else(|| "No error message set".to_string()))
+                Err(Failure::new(
+                    FailureKind::ModuleError,
+                    w.guest_error
+                        .unwrap_or_else(|| "No error message set".to_string()),
+                ))
             };
             (result, w.logs, out.duration)
         }
         Err(f) => (
-            Err(format!("call to {operation} failed: {}", f.message)),
+            Err(Failure::new(
+                f.kind,
+                format!("call to {operation} failed: {}", f.message),
+            )),
             f.protocol.logs,
             f.duration,
         ),
@@ -533,11 +541,7 @@ pub fn load(m: &ModuleConfig, bytes: &runtime::ModuleFile) -> Result<Policy, Str
             v.message.unwrap_or_else(|| "no message".into())
         ));
     }
-    Ok(Policy {
-        compiled,
-        metadata,
-        mode,
-    })
+    Ok(Policy { compiled, mode })
 }
 
 #[derive(Deserialize)]
@@ -564,7 +568,7 @@ pub(crate) fn validate(
     request: &Value,
     deadline: Deadline,
     report: &mut Report,
-) -> (Result<Verdict, String>, Duration) {
+) -> (Result<Verdict, Failure>, Duration) {
     let name = &m.name;
     let timeout = match deadline.limit(m.timeout) {
         Ok(t) => t,
@@ -613,7 +617,7 @@ pub(crate) fn validate(
             );
         }
         let r: ValidationResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("malformed ValidationResponse: {e}"))?;
+            .map_err(|e| Failure::malformed(format!("malformed ValidationResponse: {e}")))?;
         let mutation = r
             .mutated_object
             .filter(|o| r.accepted && !o.is_null() && o != object)
@@ -621,10 +625,10 @@ pub(crate) fn validate(
         // Kubewarden's own rules and wording for mutations it refuses.
         if mutation.is_some() {
             if !m.admission.as_ref().is_some_and(|a| a.mutating) {
-                return Err("The policy attempted to mutate the request, but it is currently configured to not allow mutations (set mutating: true)".into());
+                return Err(Failure::malformed("The policy attempted to mutate the request, but it is currently configured to not allow mutations (set mutating: true)"));
             }
             if object.is_null() {
-                return Err("Incoming object is null, which happens only with DELETE operations, but the policy is attempting a mutation. This is not allowed".into());
+                return Err(Failure::malformed("Incoming object is null, which happens only with DELETE operations, but the policy is attempting a mutation. This is not allowed"));
             }
         }
         let status = (!r.accepted).then(|| Status {
@@ -640,7 +644,10 @@ pub(crate) fn validate(
             audit_annotations: r.audit_annotations.unwrap_or_default(),
         })
     });
-    (verdict.map_err(|e| clean(&Redactor::default(), e)), took)
+    (
+        verdict.map_err(|e| clean_failure(&Redactor::default(), e)),
+        took,
+    )
 }
 
 #[cfg(test)]
@@ -684,7 +691,11 @@ mod tests {
         let compiled = runtime::load(&file, 64 << 20, true, &["_start"], add_wapc).unwrap();
         let (answer, logs, took) = wasi_call(&compiled, "validate", b"{}", Duration::from_secs(10));
         let err = answer.unwrap_err();
-        assert!(err.contains("bytes of answers in one call"), "{err}");
+        assert!(
+            err.message.contains("bytes of answers in one call"),
+            "{err}"
+        );
+        assert_eq!(err.kind, FailureKind::OutputLimit);
         assert!(took < Duration::from_secs(10), "{took:?}");
         assert!(logs.len() <= MAX_LOG_LINES, "{}", logs.len());
     }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::call::{Deadline, Report, Slot, clean};
+use crate::call::{Deadline, Report, Slot, clean_failure};
 use crate::config::{Kind, ModuleConfig};
+use crate::error::{Failure, FailureKind};
 use crate::log::{Level, Redactor};
 use crate::runtime::{CallFailure, CallOutput, Compiled, exit_zero_is_success};
 
@@ -61,14 +62,17 @@ struct Envelope {
 
 /// Parses a module's output. `Ok(None)` is a `null` response; a non-empty `error` or output that
 /// is not exactly one envelope is an error. Messages never quote the output itself.
-pub fn parse_output(stdout: &[u8]) -> Result<Option<Value>, String> {
+pub fn parse_output(stdout: &[u8]) -> Result<Option<Value>, Failure> {
     if stdout.iter().all(u8::is_ascii_whitespace) {
-        return Err("the module wrote nothing to stdout".into());
+        return Err(Failure::malformed("the module wrote nothing to stdout"));
     }
-    let envelope: Envelope =
-        serde_json::from_slice(stdout).map_err(|e| format!("malformed output: {e}"))?;
+    let envelope: Envelope = serde_json::from_slice(stdout)
+        .map_err(|e| Failure::malformed(format!("malformed output: {e}")))?;
     if let Some(error) = envelope.error.filter(|e| !e.is_empty()) {
-        return Err(format!("module error: {error}"));
+        return Err(Failure::new(
+            FailureKind::ModuleError,
+            format!("module error: {error}"),
+        ));
     }
     Ok(envelope.response.filter(|v| !v.is_null()))
 }
@@ -84,7 +88,8 @@ pub(crate) struct Module<'a> {
 }
 
 /// Calls a `wasi` module with `request` and returns its `response`, logging the exchange
-/// when the module has `debug: true`. Failures come back as text, redacted and truncated.
+/// when the module has `debug: true`. Failures come back typed, their text redacted and
+/// truncated.
 pub(crate) fn exchange(
     kind: Kind,
     module: Module<'_>,
@@ -92,7 +97,7 @@ pub(crate) fn exchange(
     deadline: Deadline,
     redactor: &Redactor,
     report: &mut Report,
-) -> (Result<Option<Value>, String>, Duration) {
+) -> (Result<Option<Value>, Failure>, Duration) {
     let Module {
         config: m,
         compiled,
@@ -138,13 +143,13 @@ pub(crate) fn exchange(
                     );
                 }
             }
-            let parsed = parse_output(&out.stdout).map_err(|e| clean(redactor, e));
+            let parsed = parse_output(&out.stdout).map_err(|e| clean_failure(redactor, e));
             (parsed, out.duration)
         }
         Err(f) => (
-            Err(clean(
+            Err(clean_failure(
                 redactor,
-                format!("call to {export} failed: {}", f.message),
+                Failure::new(f.kind, format!("call to {export} failed: {}", f.message)),
             )),
             f.duration,
         ),
@@ -191,7 +196,7 @@ mod tests {
             let got = parse_output(input.as_bytes());
             match (got, want) {
                 (Ok(g), Ok(w)) => assert_eq!(&g, w, "{input}"),
-                (Err(g), Err(w)) => assert!(g.contains(w), "{input}: {g}"),
+                (Err(g), Err(w)) => assert!(g.message.contains(w), "{input}: {g}"),
                 (g, w) => panic!("{input}: got {g:?}, want {w:?}"),
             }
         }

@@ -16,6 +16,7 @@ use wasmtime::{
     PoolingAllocationConfig, ProfilingStrategy, ResourceLimiter, Store, Trap,
 };
 
+use crate::error::FailureKind;
 use crate::limits::MAX_TABLE_ELEMENTS;
 pub use crate::limits::{EPOCH_TICK, MAX_INPUT, MAX_INSTANCES, MAX_OUTPUT, MAX_STDERR};
 
@@ -216,6 +217,8 @@ pub struct CallOutput<T, P = ()> {
 /// A failed call: trap, timeout, limit, or exit with a non-zero code.
 #[derive(Debug)]
 pub struct CallFailure<P = ()> {
+    /// What kind of failure.
+    pub kind: FailureKind,
     /// What went wrong, with the module's stderr when it wrote any.
     pub message: String,
     /// Wall time of the call.
@@ -306,8 +309,9 @@ impl<P: Default + Send + 'static> Compiled<P> {
                 duration,
             }),
             Err(err) => {
-                let mut message = describe(&err, timeout);
+                let (mut kind, mut message) = describe(&err, timeout);
                 if let Some(desired) = state.memory_exceeded {
+                    kind = FailureKind::MemoryLimit;
                     message = MemoryLimitExceeded {
                         limit: state.memory_limit,
                         desired,
@@ -320,6 +324,7 @@ impl<P: Default + Send + 'static> Compiled<P> {
                     message = format!("{message}; stderr: {stderr}");
                 }
                 Err(CallFailure {
+                    kind,
                     message,
                     duration,
                     protocol: Box::new(state.protocol),
@@ -329,31 +334,38 @@ impl<P: Default + Send + 'static> Compiled<P> {
     }
 }
 
-/// Turns a wasmtime error into a short, operator-facing message.
-fn describe(err: &wasmtime::Error, timeout: Duration) -> String {
+/// Turns a wasmtime error into its failure kind and a short, operator-facing message.
+fn describe(err: &wasmtime::Error, timeout: Duration) -> (FailureKind, String) {
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return match trap {
-            Trap::Interrupt => format!(
-                "timed out after {}",
-                crate::config::format_duration(timeout)
+            Trap::Interrupt => (
+                FailureKind::Timeout,
+                format!(
+                    "timed out after {}",
+                    crate::config::format_duration(timeout)
+                ),
             ),
-            Trap::StackOverflow => "wasm trap: call stack exhausted".to_string(),
-            other => format!("wasm trap: {other}"),
+            Trap::StackOverflow => (
+                FailureKind::Trap,
+                "wasm trap: call stack exhausted".to_string(),
+            ),
+            other => (FailureKind::Trap, format!("wasm trap: {other}")),
         };
     }
     if let Some(exit) = err.downcast_ref::<wasi_p1::Exit>() {
-        return exit.to_string();
+        return (FailureKind::ModuleError, exit.to_string());
     }
     if let Some(e) = err.downcast_ref::<wasi_p1::OutputTooLarge>() {
-        return e.to_string();
+        return (FailureKind::OutputLimit, e.to_string());
     }
     if let Some(e) = err.downcast_ref::<MemoryLimitExceeded>() {
-        return e.to_string();
+        return (FailureKind::MemoryLimit, e.to_string());
     }
     if let Some(e) = err.downcast_ref::<crate::limits::BoundExceeded>() {
-        return e.to_string();
+        return (FailureKind::OutputLimit, e.to_string());
     }
-    format!("{err}")
+    // Anything else (a missing export, a host function's own error) is the host's failure.
+    (FailureKind::HostError, format!("{err}"))
 }
 
 /// Treats a guest's `proc_exit(0)` as a normal return.
