@@ -233,6 +233,7 @@ fn row09_allowed_and_denied_together_is_a_failed_call() {
     .unwrap();
     let r = h.authorize(&sar(&["someone-else"], "pods")).unwrap();
     assert_eq!(r["outcomes"][0]["outcome"], "error", "{r}");
+    assert_eq!(r["outcomes"][0]["failure"], "malformed", "{r}");
     assert!(
         r["outcomes"][0]["error"]
             .as_str()

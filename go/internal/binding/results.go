@@ -17,8 +17,48 @@ type Outcome struct {
 	Outcome string `json:"outcome"`
 	// DurationNanos is the wall time the module took.
 	DurationNanos int64 `json:"durationNanos"`
+	// Failure is the kind of a failed call (outcomes error, ignored and
+	// overloaded); empty when the module answered.
+	Failure Failure `json:"failure,omitempty"`
 	// Error describes a failed call.
 	Error string `json:"error,omitempty"`
+}
+
+// Failure is the typed kind of a failed module call, as the library reports
+// it in an outcome's "failure" (FailureKind in src/error.rs; docs/abi.md).
+type Failure string
+
+// Failure kinds. The library adds kinds, never renames them.
+const (
+	// FailureTimeout: the module's timeout or the request's deadline ran out.
+	FailureTimeout Failure = "timeout"
+	// FailureTrap: the module trapped (including stack exhaustion).
+	FailureTrap Failure = "trap"
+	// FailureMemoryLimit: the module tried to grow its memory past its limit.
+	FailureMemoryLimit Failure = "memoryLimit"
+	// FailureOutputLimit: the module's output or answer went over a host bound.
+	FailureOutputLimit Failure = "outputLimit"
+	// FailureMalformed: the module's answer is not one the host accepts.
+	FailureMalformed Failure = "malformed"
+	// FailureModuleError: the module reported a failure itself (an error
+	// field, a waPC guest error, a non-zero exit code).
+	FailureModuleError Failure = "moduleError"
+	// FailureHostError: the host failed or refused the call otherwise.
+	FailureHostError Failure = "hostError"
+	// FailureOverloaded: the step's share of calls in flight was full.
+	FailureOverloaded Failure = "overloaded"
+)
+
+// MetricOutcome is the outcome label of the module duration metric: the
+// outcome itself for a call that answered; for a failed call the outcome and
+// the failure kind, "error:timeout" or "ignored:trap" (the outcome alone
+// when it already is the kind: "overloaded"), so that dashboards matching
+// the outcome's prefix keep working.
+func (o Outcome) MetricOutcome() string {
+	if o.Failure == "" || string(o.Failure) == o.Outcome {
+		return o.Outcome
+	}
+	return o.Outcome + ":" + string(o.Failure)
 }
 
 // LogLine is one entry of a result's "logs". The library never writes to

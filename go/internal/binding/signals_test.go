@@ -79,8 +79,8 @@ func TestSignalsCoexist(t *testing.T) {
 					return
 				}
 				for j, w := range want {
-					if r.Outcomes[j].Outcome != "error" || !strings.Contains(r.Outcomes[j].Error, w) {
-						errs <- r.Outcomes[j].Module + ": " + r.Outcomes[j].Error
+					if r.Outcomes[j].Outcome != "error" || r.Outcomes[j].Failure != FailureTrap || !strings.Contains(r.Outcomes[j].Error, w) {
+						errs <- r.Outcomes[j].Module + ": " + string(r.Outcomes[j].Failure) + ": " + r.Outcomes[j].Error
 						return
 					}
 				}

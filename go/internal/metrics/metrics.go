@@ -19,7 +19,7 @@ var (
 		Namespace:      "apiserver",
 		Subsystem:      "wasm",
 		Name:           "module_duration_seconds",
-		Help:           "Time one kubewasm module took to answer one request, by kind (authentication, authorization, admission), module and outcome.",
+		Help:           "Time one kubewasm module took to answer one request, by kind (authentication, authorization, admission), module and outcome (a failed call's outcome names its failure kind: error:timeout, ignored:trap, overloaded, ...).",
 		Buckets:        []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30},
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"kind", "module", "outcome"})
@@ -51,10 +51,11 @@ func Register() {
 	})
 }
 
-// ObserveOutcomes records one result's per-module outcomes.
+// ObserveOutcomes records one result's per-module outcomes; a failed call's
+// outcome label names its failure kind ([binding.Outcome.MetricOutcome]).
 func ObserveOutcomes(kind binding.Kind, outcomes []binding.Outcome) {
 	for _, o := range outcomes {
-		moduleDuration.WithLabelValues(kind.String(), o.Module, o.Outcome).Observe(time.Duration(o.DurationNanos).Seconds())
+		moduleDuration.WithLabelValues(kind.String(), o.Module, o.MetricOutcome()).Observe(time.Duration(o.DurationNanos).Seconds())
 	}
 }
 

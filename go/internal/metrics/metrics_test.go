@@ -73,3 +73,38 @@ func TestTotalsFor(t *testing.T) {
 		t.Errorf("module seconds +%g, want 30µs", d)
 	}
 }
+
+func TestFailedCallsAreLabelledByKind(t *testing.T) {
+	Register()
+	moduleDuration.Reset()
+	ObserveOutcomes(binding.KindAdmission, []binding.Outcome{
+		{Module: "a", Outcome: "allowed"},
+		{Module: "b", Outcome: "error", Failure: binding.FailureTimeout},
+		{Module: "c", Outcome: "ignored", Failure: binding.FailureTrap},
+		{Module: "d", Outcome: "overloaded", Failure: binding.FailureOverloaded},
+		{Module: "e", Outcome: "error"}, // an older library without "failure"
+	})
+	want := map[string]string{"a": "allowed", "b": "error:timeout", "c": "ignored:trap", "d": "overloaded", "e": "error"}
+	mfs, err := legacyregistry.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, mf := range mfs {
+		if mf.GetName() != "apiserver_wasm_module_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got[labels["module"]] = labels["outcome"]
+		}
+	}
+	for module, outcome := range want {
+		if got[module] != outcome {
+			t.Errorf("module %s: outcome label %q, want %q", module, got[module], outcome)
+		}
+	}
+}
