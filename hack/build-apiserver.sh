@@ -8,7 +8,9 @@
 # Environment:
 #   KUBEWASM_K8S_SRC   prepared tree        (default _output/kubernetes-src)
 #   KUBEWASM_BIN       output directory     (default _output/bin)
-#   KUBEWASM_LIB       the Rust static library the shim links (default target/release/libkubewasm.a)
+#   KUBEWASM_LIB       the Rust static library the shim links (default target/release/libkubewasm.a;
+#                      another one must be named libkubewasm.a too: its directory goes first in
+#                      CGO_LDFLAGS)
 #   KUBEWASM_STRIP     1 (default): link with -s -w (no symbol table, no DWARF); 0: keep them, for
 #                      profiling with perf and pprof (`make apiserver PROFILE=1` builds such a
 #                      kube-apiserver into _output/bin/profile/, next to the default one)
@@ -90,6 +92,17 @@ main() {
   if [[ -f $lib ]]; then
     libflag="-X 'github.com/kubewasm/kubewasm/go/internal/binding.LibraryDigest=$(sha256sum <"$lib" | cut -c1-16)'"
   fi
+  # The shim's #cgo LDFLAGS link -l:libkubewasm.a from target/release. Another library
+  # (KUBEWASM_LIB) is linked by putting its directory first: cgo places CGO_LDFLAGS before the
+  # package's own flags, so the linker finds it there before target/release. The name must be
+  # libkubewasm.a for -l: to find it.
+  if [[ -n ${KUBEWASM_LIB:-} && $(realpath -m "$lib") != $(realpath -m "$ROOT/target/release/libkubewasm.a") ]]; then
+    if [[ $(basename "$lib") != libkubewasm.a || ! -f $lib ]]; then
+      echo "build-apiserver: KUBEWASM_LIB=$lib must be an existing file named libkubewasm.a" >&2
+      exit 1
+    fi
+    export CGO_LDFLAGS="-L$(cd "$(dirname "$lib")" && pwd) ${CGO_LDFLAGS:-}"
+  fi
 
   mkdir -p "$BIN"
   cd "$SRC"
@@ -119,7 +132,7 @@ main() {
     if [[ $t == kube-apiserver ]] && command -v readelf >/dev/null &&
       readelf -d "$BIN/$t" | grep -q 'NEEDED.*libkubewasm'; then
       echo "build-apiserver: $BIN/$t needs libkubewasm.so at run time; the Go shim's #cgo LDFLAGS" \
-        "must link target/release/libkubewasm.a (e.g. -l:libkubewasm.a or the archive's path)" >&2
+        "must link the static $lib (e.g. -l:libkubewasm.a or the archive's path)" >&2
       rm -f "$BIN/$t"
       exit 1
     fi

@@ -29,7 +29,7 @@ type fakeAdmitter struct {
 }
 
 func (f *fakeAdmitter) Modules(decode binding.DecodeFunc) error {
-	out, err := json.Marshal(Modules{Kind: "admission", Modules: f.modules})
+	out, err := json.Marshal(Modules{Modules: f.modules})
 	if err != nil {
 		return err
 	}

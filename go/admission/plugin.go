@@ -34,8 +34,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -157,18 +155,16 @@ func NewFromReader(config io.Reader, baseDir string) (*Plugin, error) {
 	return New(data, baseDir)
 }
 
-// NewFromFile builds the plugin from a configuration file; relative module
-// paths resolve against the file's directory. The CLI uses it.
-func NewFromFile(path string) (*Plugin, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("admission plugin %q: %w", PluginName, err)
+// NewFromHandle builds the plugin on a handle already loaded with an
+// admission configuration, for a caller that also reads the handle (the
+// CLI's check prints its load-time notes) without loading the modules twice.
+// On success the plugin owns the handle (Close closes it); on error the
+// caller still does.
+func NewFromHandle(h *binding.Handle) (*Plugin, error) {
+	if k := h.Kind(); k != binding.KindAdmission {
+		return nil, fmt.Errorf("admission plugin %q: the handle was loaded for %s, not admission", PluginName, k)
 	}
-	p, err := New(data, filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("admission configuration %s: %w", path, err)
-	}
-	return p, nil
+	return newWithAdmitter(h)
 }
 
 // New builds the plugin from configuration bytes (YAML or JSON), loading and

@@ -16,10 +16,6 @@ import (
 type ModuleConfig struct {
 	// Name is the module's name (unique within the configuration).
 	Name string `json:"name"`
-	// Module is the path of the .wasm file.
-	Module string `json:"module,omitempty"`
-	// Type is the module protocol (wasi or kubewarden).
-	Type string `json:"type,omitempty"`
 	// Mutating modules run in the mutating phase, the others in the
 	// validating phase.
 	Mutating bool `json:"mutating,omitempty"`
@@ -56,8 +52,6 @@ type ModuleConfig struct {
 
 // Modules is the document returned by kubewasm_modules.
 type Modules struct {
-	// Kind is the configuration kind ("admission").
-	Kind string `json:"kind"`
 	// Modules are the modules in configuration order; a module's index is
 	// its id in kubewasm_admit.
 	Modules []ModuleConfig `json:"modules"`

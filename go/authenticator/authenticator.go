@@ -50,8 +50,6 @@ type tokenReviewer interface {
 type Result struct {
 	// Status is the TokenReview status decided by the modules.
 	Status authenticationv1.TokenReviewStatus `json:"status"`
-	// Module names the module that authenticated the token, if any.
-	Module string `json:"module,omitempty"`
 	// Outcomes has one entry per module called.
 	Outcomes []binding.Outcome `json:"outcomes,omitempty"`
 	// Logs are the lines the modules and the library want logged.

@@ -62,8 +62,6 @@ type Status struct {
 type Result struct {
 	// Status is the decision.
 	Status Status `json:"status"`
-	// Module names the module that decided, if any.
-	Module string `json:"module,omitempty"`
 	// Outcomes has one entry per module called.
 	Outcomes []binding.Outcome `json:"outcomes,omitempty"`
 	// Logs are the lines the modules and the library want logged.
@@ -158,15 +156,15 @@ func (a *Authorizer) Review(ctx context.Context, sar *authorizationv1.SubjectAcc
 }
 
 // Decide maps a status to a decision as the webhook authorizer does; it never
-// returns Allow with an error.
+// returns Allow with an error. The library never sets both Allowed and Denied
+// (a module answering both is a failed call, handled by its failurePolicy:
+// docs/abi.md), so Denied alone decides a deny.
 func Decide(s *Status) (authorizer.Decision, string, error) {
 	var evalErr error
 	if s.EvaluationError != "" {
 		evalErr = errors.New(s.EvaluationError)
 	}
 	switch {
-	case s.Denied && s.Allowed:
-		return authorizer.DecisionDeny, s.Reason, fmt.Errorf("kubewasm subject access review returned both allow and deny response")
 	case s.Denied:
 		return authorizer.DecisionDeny, s.Reason, evalErr
 	case s.Allowed:

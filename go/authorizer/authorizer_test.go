@@ -50,7 +50,6 @@ func TestDecisions(t *testing.T) {
 		{"denied by failure (failurePolicy Deny)", Status{Denied: true, EvaluationError: "module m: trap"}, nil, authorizer.DecisionDeny, true, ""},
 		{"no opinion", Status{}, nil, authorizer.DecisionNoOpinion, false, ""},
 		{"no opinion with failures", Status{EvaluationError: "module m: timeout"}, nil, authorizer.DecisionNoOpinion, true, ""},
-		{"allowed and denied", Status{Allowed: true, Denied: true}, nil, authorizer.DecisionDeny, true, ""},
 		{"allowed despite an evaluation error is still allow without error", Status{Allowed: true, EvaluationError: "earlier module failed"}, nil, authorizer.DecisionAllow, false, ""},
 		{"library error", Status{}, &binding.Error{Code: binding.CodePanic, Message: "boom"}, authorizer.DecisionNoOpinion, true, ""},
 	}

@@ -31,7 +31,8 @@ EXPECTED = {
     "hostile-stack": ALL,
     "hostile-answer": ALL,
 }
-# The WASI preview 1 functions the host implements for `wasi` modules (design.md §4).
+# The WASI preview 1 functions a `wasi` fixture may import (the host implements them in
+# src/runtime/wasi_p1.rs).
 ALLOWED_IMPORTS = {"environ_get", "environ_sizes_get", "fd_read", "fd_write", "proc_exit"}
 KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 

@@ -41,10 +41,6 @@ import (
 	"github.com/kubewasm/kubewasm/go/internal/binding"
 )
 
-// namespaceLabels are extra labels of the request's namespace (admit
-// --namespace-labels).
-var namespaceLabels = map[string]string{}
-
 // check validates a configuration and loads its modules; it returns the
 // module names and the load-time notes (precompiled modules used or ignored).
 func check(kindName, path string) ([]string, []binding.LogLine, error) {
@@ -60,7 +56,18 @@ func check(kindName, path string) ([]string, []binding.LogLine, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	defer h.Close()
+	closeModules := h.Close
+	if kind == binding.KindAdmission {
+		// Also build the plugin, on the same handle: selectors, match
+		// conditions and validationActions are checked on the Go side.
+		p, err := wasmadmission.NewFromHandle(h)
+		if err != nil {
+			_ = h.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		closeModules = p.Close
+	}
+	defer closeModules()
 	var mods struct {
 		Modules []struct {
 			Name string `json:"name"`
@@ -69,14 +76,6 @@ func check(kindName, path string) ([]string, []binding.LogLine, error) {
 	}
 	if err := h.Modules(func(out []byte) error { return json.Unmarshal(out, &mods) }); err != nil {
 		return nil, nil, err
-	}
-	if kind == binding.KindAdmission {
-		// Also build the plugin: selectors are parsed on the Go side.
-		p, err := wasmadmission.NewFromFile(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer p.Close()
 	}
 	names := make([]string, 0, len(mods.Modules))
 	for _, m := range mods.Modules {
@@ -253,7 +252,7 @@ func admit(ctx context.Context, cfg configSource, in []byte, stderr io.Writer) (
 		return nil, err
 	}
 	defer r.close()
-	r.namespaces.labels = namespaceLabels
+	r.namespaces.labels = cfg.namespaceLabels
 	out, err := r.review(ctx, review, bothPhases, stderr)
 	if err != nil {
 		return nil, err
@@ -491,19 +490,20 @@ func (c *cliNamespaces) List(sel labels.Selector) ([]*corev1.Namespace, error) {
 	return nil, nil
 }
 
-// namespaceLabelsFlag parses k=v,k2=v2 into namespaceLabels.
-type namespaceLabelsFlag struct{}
+// namespaceLabelsFlag parses admit --namespace-labels k=v,k2=v2 into the
+// map, which one run owns.
+type namespaceLabelsFlag map[string]string
 
-func (namespaceLabelsFlag) String() string {
+func (f namespaceLabelsFlag) String() string {
 	var kv []string
-	for k, v := range namespaceLabels {
+	for k, v := range f {
 		kv = append(kv, k+"="+v)
 	}
 	sort.Strings(kv)
 	return strings.Join(kv, ",")
 }
 
-func (namespaceLabelsFlag) Set(s string) error {
+func (f namespaceLabelsFlag) Set(s string) error {
 	for _, kv := range strings.Split(s, ",") {
 		if kv == "" {
 			continue
@@ -512,7 +512,7 @@ func (namespaceLabelsFlag) Set(s string) error {
 		if !ok {
 			return fmt.Errorf("want key=value, got %q", kv)
 		}
-		namespaceLabels[k] = v
+		f[k] = v
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ type configSource struct {
 	// settings, when not nil, replace the settings of the configuration's
 	// only module (JSON).
 	settings json.RawMessage
+	// namespaceLabels are extra labels of every namespace the offline run
+	// looks up (admit --namespace-labels).
+	namespaceLabels map[string]string
 }
 
 // load returns the configuration document to give the library and the

@@ -195,8 +195,9 @@ func runRequest(name string, args []string, stdin io.Reader, stdout, stderr io.W
 	fs.BoolVar(verbose, "v", false, "shorthand for --verbose")
 	settingsJSON := fs.String("settings-json", "", "settings (JSON or YAML) replacing those of the configuration's only module")
 	settingsPath := fs.String("settings-path", "", "file of settings (JSON or YAML) replacing those of the configuration's only module")
+	namespaceLabels := namespaceLabelsFlag{}
 	if name == "admit" {
-		fs.Var(namespaceLabelsFlag{}, "namespace-labels", "labels of the request's namespace for namespaceSelector, as k=v,k2=v2 (it always has kubernetes.io/metadata.name=<name>)")
+		fs.Var(namespaceLabels, "namespace-labels", "labels of the request's namespace for namespaceSelector, as k=v,k2=v2 (it always has kubernetes.io/metadata.name=<name>)")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: kubewasm %s --config FILE [REQUEST]\n\nREQUEST is a file (JSON or YAML); without it the request is read from stdin.\n", name)
@@ -229,7 +230,7 @@ func runRequest(name string, args []string, stdin io.Reader, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("request is neither JSON nor YAML: %w", err)
 	}
-	doc, err := h(context.Background(), configSource{path: *config, settings: settings}, js, stderr)
+	doc, err := h(context.Background(), configSource{path: *config, settings: settings, namespaceLabels: namespaceLabels}, js, stderr)
 	if err != nil {
 		return err
 	}

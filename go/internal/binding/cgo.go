@@ -10,7 +10,9 @@ package binding
 // there, which -lkubewasm would prefer: kube-apiserver must stay one
 // self-contained binary. The native libraries are those reported by
 // `cargo rustc --release -- --print native-static-libs` for the
-// x86_64/aarch64 linux-gnu targets.
+// x86_64/aarch64 linux-gnu targets. To link another build of the library
+// (hack/build-apiserver.sh's KUBEWASM_LIB), put its directory first with
+// CGO_LDFLAGS=-L<dir>: cgo places CGO_LDFLAGS before these flags.
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../../include
