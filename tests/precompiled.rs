@@ -350,3 +350,20 @@ fn compile_reports_errors() {
         KUBEWASM_ERROR_INVALID_ARGUMENT
     );
 }
+
+/// Reliability row 12: a `.cwasm` that every user can write is never mapped (its bytes would
+/// become code anyone on the node chose); the module is compiled instead.
+#[test]
+fn a_cwasm_writable_by_every_user_is_ignored() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new("world-writable", &["magic-authenticator"]);
+    let wasm = d.path("magic-authenticator.wasm");
+    let cwasm = d.path("magic-authenticator.cwasm");
+    compile(&wasm, None).unwrap();
+    std::fs::set_permissions(&cwasm, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_ignored(
+        &init_and_authenticate(&wasm),
+        &cwasm,
+        "writable by every user (mode 666)",
+    );
+}

@@ -244,3 +244,149 @@ fn row09_allowed_and_denied_together_is_a_failed_call() {
     assert_eq!(r["status"]["allowed"], false, "{r}");
     assert_eq!(r["outcomes"].as_array().unwrap().len(), 2, "{r}");
 }
+
+/// Row 12: module files the API server must not trust are load errors naming the module and the
+/// file, before any byte is compiled: a file every user can write, a file in a directory every
+/// user can write (without the sticky bit), something that is not a regular file (a FIFO would
+/// block init). A symbolic link to a file that passes is followed (kubelet's volumes publish
+/// files through links); a link to one that does not is refused like the file.
+#[test]
+fn row12_module_files_others_can_write_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = std::env::temp_dir().join(format!("kubewasm-row12-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (good, open, sticky) = (base.join("good"), base.join("open"), base.join("sticky"));
+    for (dir, mode) in [(&good, 0o755), (&open, 0o777), (&sticky, 0o1777)] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let fixture = fixtures().join("magic-authenticator.wasm");
+    let copy = |dir: &PathBuf, name: &str, mode: u32| {
+        let p = dir.join(name);
+        std::fs::copy(&fixture, &p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    };
+    let private = copy(&good, "private.wasm", 0o644);
+    let everyone = copy(&good, "everyone.wasm", 0o666);
+    let in_open_dir = copy(&open, "in-open-dir.wasm", 0o644);
+    let in_sticky_dir = copy(&sticky, "in-sticky-dir.wasm", 0o644);
+    let link_to_private = good.join("link-to-private.wasm");
+    std::os::unix::fs::symlink(&private, &link_to_private).unwrap();
+    let link_to_everyone = good.join("link-to-everyone.wasm");
+    std::os::unix::fs::symlink(&everyone, &link_to_everyone).unwrap();
+    let fifo = good.join("fifo.wasm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let loads = |path: &PathBuf| -> Result<(), AbiError> {
+        let config = format!("modules:\n- name: m\n  module: {}\n", path.display());
+        init(KUBEWASM_KIND_AUTHENTICATION, &config).map(|h| {
+            let r = h.authenticate(&token_review("magic-token")).unwrap();
+            assert_eq!(r["status"]["authenticated"], true, "{r}");
+        })
+    };
+    for ok in [&private, &in_sticky_dir, &link_to_private] {
+        loads(ok).unwrap_or_else(|e| panic!("{}: {e:?}", ok.display()));
+    }
+    let refused = [
+        (&everyone, "writable by every user (mode 666)"),
+        (&link_to_everyone, "writable by every user (mode 666)"),
+        (
+            &in_open_dir,
+            "is writable by every user (mode 777), so anyone could replace it",
+        ),
+        (&fifo, "it is not a regular file"),
+    ];
+    for (path, want) in refused {
+        let err = loads(path).expect_err(&path.display().to_string());
+        assert_eq!(err.code, KUBEWASM_ERROR_LOAD, "{err:?}");
+        for part in ["\"m\"", &path.display().to_string(), want] {
+            assert!(
+                err.message.contains(part),
+                "want {part:?} in: {}",
+                err.message
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Row 3: bulk memory operations over a module's whole memory are bounded by its memory cap
+/// (the memory cannot grow past it) and by its timeout (a loop of `memory.fill`/`memory.copy`
+/// over 64 MiB is interrupted at a loop header like any loop). The process's resident memory
+/// grows by at most the cap: measured in a child process of this test, so that the other tests'
+/// allocations do not count.
+#[test]
+fn row03_bulk_memory_over_the_whole_cap_is_bounded() {
+    const CHILD: &str = "KUBEWASM_TEST_BULK_MEMORY";
+    const CAP: u64 = 64 << 20;
+    if std::env::var_os(CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "row03_bulk_memory_over_the_whole_cap_is_bounded",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        println!("{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "child: {:?}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    // Grows to the cap (1023 more pages of 64 KiB; one page more is refused, the hostile-memory
+    // fixture's case), then fills and copies the whole memory for ever.
+    let path = module(
+        "bulk-memory",
+        r#"(module
+  (memory (export "memory") 1)
+  (func (export "authn")
+    (if (i32.eq (memory.grow (i32.const 1023)) (i32.const -1)) (then unreachable))
+    (loop $forever
+      (memory.fill (i32.const 0) (i32.const 0xab) (i32.const 0x4000000))
+      (memory.copy (i32.const 0) (i32.const 0x2000000) (i32.const 0x2000000))
+      (br $forever))))"#,
+    );
+    let h = init(
+        KUBEWASM_KIND_AUTHENTICATION,
+        &format!(
+            "modules:\n- name: bulk\n  module: {}\n  memoryLimit: 64Mi\n  timeout: 1s\n",
+            path.display()
+        ),
+    )
+    .unwrap();
+    let before = resident_bytes();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = h.authenticate(&token_review("bulk-token")).unwrap();
+        let took = started.elapsed();
+        assert_eq!(r["status"]["authenticated"], false, "{r}");
+        assert_eq!(r["outcomes"][0]["failure"], "timeout", "{r}");
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+    }
+    let grown = resident_bytes().saturating_sub(before);
+    println!("row 3: resident memory grew by {} KiB", grown >> 10);
+    assert!(
+        grown <= CAP + (8 << 20),
+        "resident memory grew by {grown} bytes, more than the 64 MiB cap"
+    );
+}
+
+/// This process's resident memory (VmRSS), in bytes.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib << 10
+}

@@ -229,6 +229,8 @@ pub fn open(
     if !meta.is_file() {
         return Err("it is not a regular file".into());
     }
+    // Its bytes become executable code: a file anyone on the node can write is never mapped.
+    check_not_writable_by_others(cwasm, &meta)?;
     let len = meta.len();
     if len < TRAILER_LEN as u64 {
         return Err(format!(
@@ -281,6 +283,39 @@ pub fn open(
     Ok(Some(module))
 }
 
+/// Refuses a file (`meta`, symbolic links followed) that users other than its owner and group
+/// can write, or that sits in a directory they can write without the sticky bit (they could
+/// replace it by a rename). Symbolic links are followed, not refused: kubelet's projected and
+/// ConfigMap volumes and most deployment tools publish files through them; what is checked is
+/// the file and the directory they lead to.
+fn check_not_writable_by_others(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    const OTHERS_WRITE: u32 = 0o002;
+    const STICKY: u32 = 0o1000;
+    let mode = meta.permissions().mode();
+    if mode & OTHERS_WRITE != 0 {
+        return Err(format!(
+            "it is writable by every user (mode {:o}); remove that (chmod o-w)",
+            mode & 0o7777
+        ));
+    }
+    let real = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve its path: {e}"))?;
+    if let Some(dir) = real.parent() {
+        let dir_mode = std::fs::metadata(dir)
+            .map_err(|e| format!("cannot stat its directory {}: {e}", dir.display()))?
+            .permissions()
+            .mode();
+        if dir_mode & OTHERS_WRITE != 0 && dir_mode & STICKY == 0 {
+            return Err(format!(
+                "its directory {} is writable by every user (mode {:o}), so anyone could replace it",
+                dir.display(),
+                dir_mode & 0o7777
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A module file read from disk: its bytes and digest, and the precompiled module found next
 /// to it when that one is valid. Dereferences to the `.wasm` bytes.
 pub struct ModuleFile {
@@ -302,6 +337,18 @@ impl ModuleFile {
     /// (if any), and loads `path`'s `.cwasm` when one is there and valid for `engine`. A `.cwasm`
     /// that is not valid is left aside with a warning note.
     pub fn read(engine: &Engine, path: &Path, pinned: Option<&str>) -> Result<Self, String> {
+        // Look before reading: reading a FIFO would block init; a file others can write (or
+        // replace) is code anyone on the node could swap in.
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read module file {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!(
+                "cannot read module file {}: it is not a regular file",
+                path.display()
+            ));
+        }
+        check_not_writable_by_others(path, &meta)
+            .map_err(|e| format!("refusing module file {}: {e}", path.display()))?;
         let bytes = std::fs::read(path)
             .map_err(|e| format!("cannot read module file {}: {e}", path.display()))?;
         let digest = sha256(&bytes);
