@@ -37,5 +37,6 @@ test-guest-go:
 	cd $(GUEST_GO_DIR) && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	cd $(GUEST_GO_DIR) && $(GO) test -count=1 ./...
 
-# The example suite examples/tests/go-admission.yaml runs the Go modules through the CLI.
-test-suites: fixtures-go
+# The example suite examples/tests/go-admission.yaml runs the Go modules through the CLI
+# (make test-suites, and the Go shim's TestExampleSuites).
+test-suites test-go: fixtures-go
