@@ -528,7 +528,7 @@ func TestInvalidMatchConditions(t *testing.T) {
 		{Name: "m1", MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "type", Expression: "'not a bool'"}}},
 	}}
 	_, err := newWithAdmitter(fake)
-	if err == nil || !strings.Contains(err.Error(), `module "m0": matchConditions[0] (syntax)`) || !strings.Contains(err.Error(), `module "m1": matchConditions[0] (type)`) {
+	if err == nil || !strings.Contains(err.Error(), `modules[0] "m0": matchConditions[0].expression: Invalid value: "object.metadata.name ==": compilation failed: `) || !strings.Contains(err.Error(), `modules[1] "m1": matchConditions[0].expression: Invalid value: "'not a bool'": must evaluate to bool`) {
 		t.Fatalf("want both problems listed, got %v", err)
 	}
 }
