@@ -70,7 +70,7 @@ func TestMatchingFieldsConfig(t *testing.T) {
 			if err == nil {
 				t.Fatalf("want an error, got none")
 			}
-			for _, w := range append(tc.want, `admission plugin "WASM": invalid configuration`) {
+			for _, w := range append(tc.want, `admission plugin "WASM": invalid admission configuration (`) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("missing %q in:\n%v", w, err)
 				}
@@ -91,7 +91,7 @@ func TestConfigEveryProblemAtOnce(t *testing.T) {
 		t.Fatal("want an error")
 	}
 	for _, w := range []string{
-		`(4 problem(s))`,
+		"invalid admission configuration (4 problems):\n- modules[0] \"a\": rules: ",
 		`modules[0] "a": rules: Invalid value: must be a list`,
 		`modules[0] "a": matchPolicy: Unsupported value: "Fuzzy"`,
 		`modules[1] "b": objectSelector: Invalid value: must be a map`,

@@ -199,8 +199,14 @@ func newWithAdmitter(a admitter) (*Plugin, error) {
 			problems = append(problems, fmt.Sprintf("%s: %v", configRef(i, mods[i].Name, nil), e))
 		}
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("admission plugin %q: invalid configuration (%d problem(s)):\n%s", PluginName, len(problems), strings.Join(problems, "\n"))
+	if n := len(problems); n > 0 {
+		plural := "s"
+		if n == 1 {
+			plural = ""
+		}
+		// The library's layout: one problem a line, each naming the module
+		// and the field.
+		return nil, fmt.Errorf("admission plugin %q: invalid admission configuration (%d problem%s):\n- %s", PluginName, n, plural, strings.Join(problems, "\n- "))
 	}
 	p := &Plugin{
 		admitter:         a,

@@ -63,7 +63,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := runCLI(t, "", "check", "--kind", "admission", rules)
-	for _, want := range []string{rules + `: admission plugin "WASM": invalid configuration (2 problem(s))`,
+	for _, want := range []string{rules + `: admission plugin "WASM": invalid admission configuration (2 problems):`,
 		`modules[0] "v": rules[0].operations[0]: Unsupported value: "EXPLODE"`, `modules[0] "v": matchPolicy: Unsupported value: "Fuzzy"`} {
 		if code != 1 || !strings.Contains(errOut, want) {
 			t.Errorf("invalid rule: want exit 1 and %q, got exit %d\n%s%s", want, code, out, errOut)
