@@ -336,6 +336,23 @@ plugins:
       rules:
       - {operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
 EOF
+  # The matching fields are the plugin's to validate (the library passes them through).
+  broken admission-matching admission \
+    "admission-control-config-file ${d}admission-matching/admission\.yaml" 'admission plugin "WASM"' \
+    'modules\[0\] "magic-validator": rules\[0\]\.operations\[0\]: Unsupported value: "EXPLODE"' \
+    'modules\[0\] "magic-validator": objectSelector\.matchExpressions\[0\]\.operator: Invalid value: "Near"' <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: WASM
+  configuration:
+    modules:
+    - name: magic-validator
+      module: $MODULES/magic-validator.wasm
+      objectSelector: {matchExpressions: [{key: a, operator: Near}]}
+      rules:
+      - {operations: [EXPLODE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
+EOF
 }
 
 group_examples() {
