@@ -159,11 +159,18 @@ func (w *Watcher[T]) Poll() (bool, error) {
 // oneLine joins a multi-line error message (the library lists one problem
 // per line) into one log line.
 func oneLine(err error) string {
-	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
+	var b strings.Builder
+	for i, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+		if i > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(strings.TrimSpace(line))
 	}
-	return strings.Join(lines, "; ")
+	return b.String()
 }
 
 // Fingerprint is "sha256:<hex>" over the paths and the sha256 of the

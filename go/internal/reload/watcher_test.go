@@ -292,3 +292,15 @@ func metricValue(t *testing.T, name string, want map[string]string) float64 {
 	}
 	return 0
 }
+
+func TestOneLine(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"cannot load 2 modules:\n- a: x\n- b: y\n", "cannot load 2 modules: - a: x; - b: y"},
+		{"first\nsecond", "first; second"},
+	} {
+		if got := oneLine(errors.New(tc.in)); got != tc.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
