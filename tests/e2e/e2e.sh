@@ -820,7 +820,7 @@ group_reload() {
   between "successful admission reloads" "$(reloads admission success)" 1 100
   local info2
   info2=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/metrics" |
-    grep -E '^apiserver_wasm_config_controller_last_config_info\{kind="admission"')
+    grep -E '^apiserver_wasm_config_controller_last_config_info\{.*kind="admission"')
   check "last_config_info: the admission hash changed" test -n "$info2" -a "$info2" != "$(grep 'kind="admission"' <<<"$info")"
 
   # Reliability row 20: a broken configuration over a good one. The old one keeps serving, the
