@@ -66,9 +66,10 @@ type Watcher[T any] struct {
 	failed      bool      // the last attempt failed
 	lastTry     time.Time // of the last failed attempt
 
-	stopOnce sync.Once
-	stop     chan struct{}
-	done     chan struct{}
+	startOnce sync.Once
+	stopOnce  sync.Once
+	stop      chan struct{}
+	done      chan struct{} // closed when the polling goroutine ends; nil until Start
 }
 
 // NewWatcher returns a watcher of the configuration at path whose current
@@ -84,7 +85,6 @@ func NewWatcher[T any](kind, path string, files []string, holder *Holder[T], loa
 		load:     load,
 		interval: interval,
 		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
 	}
 	w.files = watchSet(path, files)
 	w.fingerprint = Fingerprint(w.files)
@@ -99,8 +99,15 @@ func watchSet(path string, files []string) []string {
 }
 
 // Start polls every interval in a goroutine of its own until Stop. An
-// interval of zero or less does not start it.
+// interval of zero or less does not start it. Only the first call counts.
 func (w *Watcher[T]) Start() {
+	w.startOnce.Do(w.start)
+}
+
+func (w *Watcher[T]) start() {
+	w.mu.Lock()
+	w.done = make(chan struct{})
+	w.mu.Unlock()
 	if w.interval <= 0 {
 		close(w.done)
 		return
@@ -120,10 +127,16 @@ func (w *Watcher[T]) Start() {
 	}()
 }
 
-// Stop stops polling and waits for a poll in progress. It is idempotent.
+// Stop stops polling and waits for a poll in progress. It is idempotent,
+// and returns at once for a watcher that was never started.
 func (w *Watcher[T]) Stop() {
 	w.stopOnce.Do(func() { close(w.stop) })
-	<-w.done
+	w.mu.Lock()
+	done := w.done
+	w.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // Poll hashes the watched files once and, when they changed since the last

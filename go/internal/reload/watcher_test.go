@@ -304,3 +304,21 @@ func TestOneLine(t *testing.T) {
 		}
 	}
 }
+
+func TestStopWithoutStart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	write(t, cfg, "one")
+	h := NewHolder(&fakeHandle{}, closeFake)
+	defer h.Close()
+	w := NewWatcher("test-stop", cfg, nil, h, fakeLoader(dir), time.Second)
+	done := make(chan struct{})
+	go func() { w.Stop(); w.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop of a watcher never started blocks")
+	}
+	w.Start() // after Stop: the goroutine ends at once
+	w.Stop()
+}
