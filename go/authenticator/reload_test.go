@@ -14,9 +14,9 @@ import (
 	"github.com/kubewasm/kubewasm/go/internal/fixtures"
 )
 
-func writeConfig(t *testing.T, path, token string) {
+func writeConfig(t *testing.T, path, token, user string) {
 	t.Helper()
-	config := fmt.Sprintf("modules:\n- name: settings\n  module: %s\n  settings: {token: %q, user: %q}\n", fixtures.Path(t, "settings-authenticator"), token, "user-"+token)
+	config := fmt.Sprintf("modules:\n- name: settings\n  module: %s\n  settings: {token: %q, user: %q}\n", fixtures.Path(t, "settings-authenticator"), token, user)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func writeConfig(t *testing.T, path, token string) {
 // when the new one is broken.
 func TestReloadFromFile(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "authentication.yaml")
-	writeConfig(t, cfg, "first")
+	writeConfig(t, cfg, "token-one", "alice")
 	t.Setenv("KUBEWASM_CONFIG_RELOAD_INTERVAL", "50ms")
 	a, err := NewAuthenticatorFromFile(cfg, nil)
 	if err != nil {
@@ -45,18 +45,18 @@ func TestReloadFromFile(t *testing.T) {
 		}
 		return resp.User.GetName()
 	}
-	if got := user("first"); got != "user-first" {
+	if got := user("token-one"); got != "alice" {
 		t.Fatalf("first token: user %q", got)
 	}
-	writeConfig(t, cfg, "second")
+	writeConfig(t, cfg, "token-two", "bob")
 	deadline := time.Now().Add(10 * time.Second)
-	for user("second") != "user-second" {
+	for user("token-two") != "bob" {
 		if time.Now().After(deadline) {
 			t.Fatal("the new configuration was not picked up within 10s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := user("first"); got != "" {
+	if got := user("token-one"); got != "" {
 		t.Fatalf("the old token still authenticates as %q", got)
 	}
 	// Broken: the old configuration keeps serving, and the error names the
@@ -68,7 +68,7 @@ func TestReloadFromFile(t *testing.T) {
 	if swapped, err := a.watcher.Poll(); swapped || err == nil || !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("Poll of a broken configuration = %v, %v; want an error naming the field", swapped, err)
 	}
-	if got := user("second"); got != "user-second" {
+	if got := user("token-two"); got != "bob" {
 		t.Fatalf("after a failed reload the old configuration must serve, got %q", got)
 	}
 }
