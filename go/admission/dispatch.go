@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
 	"github.com/kubewasm/kubewasm/go/internal/metrics"
+	"github.com/kubewasm/kubewasm/go/internal/reload"
 )
 
 // Audit annotation key prefixes. They mirror the webhook dispatchers' keys
@@ -133,12 +135,30 @@ func sameInvocation(a, b *generic.WebhookInvocation) bool {
 }
 
 // Admit implements admission.MutationInterface: the mutating modules.
+//
+// The modules are matched on the current generation without a reference to
+// it (matching reads Go data only): a request that matches nothing costs no
+// atomic operation. The reference is taken before the first library call;
+// if the generation was swapped out and freed in between, the request starts
+// over on the new one (errStaleGeneration).
 func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admission.ObjectInterfaces) error {
-	gen := p.gens.Acquire()
-	if gen == nil {
-		return admission.NewForbidden(attr, binding.ErrClosed)
+	for {
+		gen := p.gens.Current()
+		if gen == nil {
+			return admission.NewForbidden(attr, binding.ErrClosed)
+		}
+		if err := p.admit(ctx, gen, attr, o); err != errStaleGeneration {
+			return err
+		}
 	}
-	defer gen.Release()
+}
+
+// errStaleGeneration: the generation a request was matched on was freed
+// before its first library call; the request starts over.
+var errStaleGeneration = errors.New("kubewasm: the configuration was reloaded during the request")
+
+// admit is Admit on one generation.
+func (p *Plugin) admit(ctx context.Context, gen *reload.Generation[*generation], attr admission.Attributes, o admission.ObjectInterfaces) error {
 	c := gen.Value
 	if len(c.mutating) == 0 || rules.IsExemptAdmissionConfigurationResource(attr) {
 		return nil
@@ -148,6 +168,12 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 	}
 	reinvokeCtx := attr.GetReinvocationContext()
 	var rc *reinvokeContext
+	stale, acquired := false, false
+	defer func() {
+		if acquired {
+			gen.Release()
+		}
+	}()
 	if reinvokeCtx.IsReinvoke() {
 		if !c.reinvoke {
 			// Only IfNeeded modules are ever reinvoked.
@@ -164,7 +190,11 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 		if reinvokeCtx.IsReinvoke() && rc.isOutputChangedSinceLastInvocation(attr.GetObject()) {
 			rc.requireReinvokingPreviouslyInvoked()
 		}
-		defer func() { rc.setLastInvocationOutput(attr.GetObject()) }()
+		defer func() {
+			if !stale {
+				rc.setLastInvocationOutput(attr.GetObject())
+			}
+		}()
 	}
 	var skip func(*module) bool
 	if reinvokeCtx.IsReinvoke() {
@@ -194,6 +224,13 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 	flush := func() error {
 		if len(pending.modules) == 0 {
 			return nil
+		}
+		if !acquired {
+			if !gen.TryAcquire() {
+				stale = true
+				return errStaleGeneration
+			}
+			acquired = true
 		}
 		g := pending
 		pending = group{}
@@ -277,12 +314,22 @@ func trackReinvocation(reinvokeCtx admission.ReinvocationContext, rc *reinvokeCo
 }
 
 // Validate implements admission.ValidationInterface: the validating modules.
+// Like Admit, it matches on the current generation without a reference and
+// takes one only when a module matched.
 func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admission.ObjectInterfaces) error {
-	gen := p.gens.Acquire()
-	if gen == nil {
-		return admission.NewForbidden(attr, binding.ErrClosed)
+	for {
+		gen := p.gens.Current()
+		if gen == nil {
+			return admission.NewForbidden(attr, binding.ErrClosed)
+		}
+		if err := p.validate(ctx, gen, attr, o); err != errStaleGeneration {
+			return err
+		}
 	}
-	defer gen.Release()
+}
+
+// validate is Validate on one generation.
+func (p *Plugin) validate(ctx context.Context, gen *reload.Generation[*generation], attr admission.Attributes, o admission.ObjectInterfaces) error {
 	c := gen.Value
 	if len(c.validating) == 0 || rules.IsExemptAdmissionConfigurationResource(attr) {
 		return nil
@@ -301,6 +348,10 @@ func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admi
 		report(ctx, PhaseReport{Phase: binding.PhaseValidating})
 		return nil
 	}
+	if !gen.TryAcquire() {
+		return errStaleGeneration
+	}
+	defer gen.Release()
 	for _, g := range groups {
 		va, err := v.VersionedAttribute(g.invocation.Kind)
 		if err != nil {

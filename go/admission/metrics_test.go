@@ -166,3 +166,41 @@ func TestGenerationSwap(t *testing.T) {
 		t.Fatal("Validate after Close must fail")
 	}
 }
+
+// TestStaleGenerationStartsOver: a request matched on a generation that was
+// swapped out and freed before its first library call starts over on the
+// current one; the freed handle is never called.
+func TestStaleGenerationStartsOver(t *testing.T) {
+	r := []admissionregistrationv1.RuleWithOperations{rule(create, core, []string{"v1"}, []string{"configmaps"}, "")}
+	mods := []ModuleConfig{{Name: "m0", Mutating: true, Rules: r}, {Name: "m1", Rules: r}}
+	oldFake := &fakeAdmitter{modules: mods}
+	p := newTestPlugin(t, oldFake)
+	stale := p.gens.Current()
+	newFake := &fakeAdmitter{modules: mods}
+	g, err := newGeneration(newFake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.gens.Swap(g) // no request holds the old one: freed at once
+	<-stale.Freed()
+	a := createAttrs(configMap("default", "c", nil, nil), configMapGVK, configMapGVR, "default", "c", "", false)
+	o := objectInterfaces()
+	if err := p.admit(context.Background(), stale, a, o); err != errStaleGeneration {
+		t.Fatalf("admit on a freed generation = %v, want errStaleGeneration", err)
+	}
+	if err := p.validate(context.Background(), stale, a, o); err != errStaleGeneration {
+		t.Fatalf("validate on a freed generation = %v, want errStaleGeneration", err)
+	}
+	if err := p.Admit(context.Background(), a, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(context.Background(), a, o); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(oldFake.callsCopy()); n != 0 {
+		t.Fatalf("the freed generation's admitter was called %d times", n)
+	}
+	if n := len(newFake.callsCopy()); n != 2 {
+		t.Fatalf("the current generation's admitter was called %d times, want 2", n)
+	}
+}

@@ -64,6 +64,14 @@ func (g *Generation[T]) doFree() {
 // Freed is closed once the generation has been freed.
 func (g *Generation[T]) Freed() <-chan struct{} { return g.freed }
 
+// TryAcquire takes a reference to g, as [Holder.Acquire] does for the
+// current generation, unless g has been freed already (it was swapped out and
+// its last reference released); then it returns false. It lets a caller
+// work on a generation from [Holder.Current] without a reference (reading
+// Go data that is never freed) and take one only when it needs the value to
+// stay alive (a library call); the caller must Release after a true result.
+func (g *Generation[T]) TryAcquire() bool { return g.tryRef() }
+
 // tryRef adds a reference unless the count already reached zero (the
 // generation is being freed).
 func (g *Generation[T]) tryRef() bool {

@@ -172,3 +172,21 @@ func TestReleaseTwicePanics(t *testing.T) {
 	}()
 	g.Release()
 }
+
+func TestTryAcquire(t *testing.T) {
+	h := NewHolder(&fakeHandle{}, closeFake)
+	g := h.Current()
+	if !g.TryAcquire() {
+		t.Fatal("TryAcquire of the current generation must succeed")
+	}
+	h.Swap(&fakeHandle{})
+	if g.Value.closed.Load() {
+		t.Fatal("freed while a reference taken by TryAcquire is held")
+	}
+	g.Release()
+	<-g.Freed()
+	if g.TryAcquire() {
+		t.Fatal("TryAcquire of a freed generation must fail")
+	}
+	_ = h.Close()
+}
