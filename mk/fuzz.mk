@@ -30,7 +30,8 @@ FUZZ_TOOLCHAIN ?= nightly
 FUZZ_CARGO = $(CARGO) +$(FUZZ_TOOLCHAIN)
 # -O: optimised, without debug assertions (cargo-fuzz's default adds them to every crate, which
 # makes the instrumented wasmtime/Cranelift build and each run markedly slower); AddressSanitizer
-# and LeakSanitizer stay on (cargo-fuzz's default sanitizer).
+# and LeakSanitizer stay on (cargo-fuzz's default sanitizer). The runs set KUBEWASM_ALLOCATOR=system
+# so that the library's heap is malloc, which ASan tracks (src/allocator.rs).
 FUZZ_BUILD_FLAGS ?= -O
 
 .PHONY: fuzz fuzz-short fuzz-build fuzz-tools fuzz-rust fuzz-rust-short fuzz-go fuzz-go-short
@@ -50,7 +51,7 @@ fuzz-build: fuzz-tools fixtures
 # $(call fuzz_run,seconds): every cargo-fuzz target in turn.
 fuzz_run = for t in $(FUZZ_TARGETS); do \
 	mkdir -p $(FUZZ_DIR)/target/corpus/$$t && \
-	(cd $(FUZZ_DIR) && KUBEWASM_MODULES=$(BUILD)/modules $(FUZZ_CARGO) fuzz run $(FUZZ_BUILD_FLAGS) $$t \
+	(cd $(FUZZ_DIR) && KUBEWASM_ALLOCATOR=system KUBEWASM_MODULES=$(BUILD)/modules $(FUZZ_CARGO) fuzz run $(FUZZ_BUILD_FLAGS) $$t \
 		target/corpus/$$t seeds/$$t -- -max_total_time=$(1) -timeout=$(FUZZ_UNIT_TIMEOUT) \
 		-rss_limit_mb=$(FUZZ_RSS_MB) -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1) || exit 1; \
 	done

@@ -6,8 +6,9 @@
 #                        leak detection. Any invalid access, double free or leak fails the run.
 #
 # What is checked: the C side is instrumented; the Rust library is not (it is the ordinary
-# release build that kube-apiserver links), but every allocation and free in it goes through
-# ASan's malloc interceptors, so leaks (buffers, errors, handles never freed, by the library or
+# release build that kube-apiserver links), but with KUBEWASM_ALLOCATOR=system (src/allocator.rs:
+# the library's heap is the C library's malloc instead of mimalloc) every allocation and free in it
+# goes through ASan's malloc interceptors, so leaks (buffers, errors, handles never freed, by the library or
 # the caller), double or mismatched frees and overflows in memcpy/memmove-family calls are
 # caught. The fully instrumented library (every Rust crate built with -Zsanitizer=address) is
 # what the cargo-fuzz targets run (mk/fuzz.mk).
@@ -48,5 +49,5 @@ $(BUILD)/%_test-asan: tests/c/%_test.c include/kubewasm.h $(LIB_A)
 test-sanitize: $(SAN_BINS) fixtures
 	@for t in $(SAN_BINS); do \
 		echo "ASan: $$t"; \
-		ASAN_OPTIONS=$(SAN_ASAN_OPTIONS) LSAN_OPTIONS=$(SAN_LSAN_OPTIONS) $$t $(BUILD)/modules || exit 1; \
+		KUBEWASM_ALLOCATOR=system ASAN_OPTIONS=$(SAN_ASAN_OPTIONS) LSAN_OPTIONS=$(SAN_LSAN_OPTIONS) $$t $(BUILD)/modules || exit 1; \
 	done

@@ -1,13 +1,23 @@
 //! The configuration format: one parser for the authentication, authorization and admission
 //! files, YAML or JSON, strict (an unknown field is an error), defaults applied here and only
 //! here, and every problem reported at once, each naming the module and the field.
+//!
+//! Two steps, as Kubernetes reads its own configuration files: the document is decoded into
+//! typed structs that reject unknown fields (each module on its own, and a field that does not
+//! decode is reported and set aside, so that one bad value hides no other problem), then one
+//! validation pass checks the values and applies the defaults, collecting every problem with
+//! its field path. The admission matching fields and `validationActions` are not the library's:
+//! they pass through unread to the caller (the Go plugin), which validates and defaults them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use serde_path_to_error::Segment;
 
 use crate::error::{Error, ErrorCode};
 
@@ -46,7 +56,7 @@ impl Kind {
 }
 
 /// The protocol a module speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModuleType {
     /// The original module specification: JSON on stdin/stdout, exports `authn`/`authz`/`validate`.
@@ -114,15 +124,20 @@ pub struct ModuleConfig {
     pub admission: Option<AdmissionFields>,
 }
 
-/// Fields only admission modules have. Kubernetes-typed values (rules, selectors, match
-/// conditions) are checked for shape here and interpreted by the caller's webhook machinery.
+/// Fields only admission modules have. The library reads `mutating` (the phase a module runs
+/// in). The matching fields and `validationActions` belong to the caller, the Go plugin, which
+/// matches requests with Kubernetes' webhook machinery: the library neither reads nor validates
+/// nor defaults them, and hands them back unchanged in `kubewasm_modules` (absent when not
+/// configured); the plugin validates them as the API server validates a webhook configuration and
+/// applies the webhook defaults (docs/architecture.md, "Who decides what").
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionFields {
     /// Runs in the mutating phase (true) or the validating phase (false).
     pub mutating: bool,
-    /// admissionregistration/v1 `RuleWithOperations` list; empty = never called.
-    pub rules: Vec<Value>,
+    /// admissionregistration/v1 `RuleWithOperations` list; no rules = never called.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Value>,
     /// A label selector on the request's namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<Value>,
@@ -130,16 +145,19 @@ pub struct AdmissionFields {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_selector: Option<Value>,
     /// CEL match conditions (`name`, `expression`).
-    pub match_conditions: Vec<Value>,
-    /// `Exact` or `Equivalent` (default).
-    pub match_policy: String,
-    /// `Never` (default) or `IfNeeded`.
-    pub reinvocation_policy: String,
-    /// `None` (default), `NoneOnDryRun`, `Some` or `Unknown`.
-    pub side_effects: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_conditions: Option<Value>,
+    /// `Exact` or `Equivalent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_policy: Option<Value>,
+    /// `Never` or `IfNeeded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reinvocation_policy: Option<Value>,
+    /// `None`, `NoneOnDryRun`, `Some` or `Unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side_effects: Option<Value>,
     /// ValidatingAdmissionPolicyBinding's `validationActions` (`Deny`, `Warn`, `Audit`): what a
-    /// rejection or a failure with `failurePolicy: Fail` does. Opaque here: the caller (the Go
-    /// plugin, which owns admission decisions) validates and applies it.
+    /// rejection or a failure with `failurePolicy: Fail` does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation_actions: Option<Value>,
 }
@@ -210,27 +228,21 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Parses a byte quantity: an integer number of bytes, or a number with a Kubernetes suffix
 /// (`Ki`, `Mi`, `Gi`, `k`, `M`, `G`).
-pub fn parse_quantity(value: &Value) -> Option<u64> {
-    match value {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => {
-            let s = s.trim();
-            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-            let number: u64 = s[..split].parse().ok()?;
-            let factor: u64 = match &s[split..] {
-                "" => 1,
-                "Ki" => 1 << 10,
-                "Mi" => 1 << 20,
-                "Gi" => 1 << 30,
-                "k" => 1_000,
-                "M" => 1_000_000,
-                "G" => 1_000_000_000,
-                _ => return None,
-            };
-            number.checked_mul(factor)
-        }
-        _ => None,
-    }
+pub fn parse_quantity(text: &str) -> Option<u64> {
+    let s = text.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let number: u64 = s[..split].parse().ok()?;
+    let factor: u64 = match &s[split..] {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
 }
 
 /// Parses YAML or JSON bytes into a JSON value.
@@ -246,460 +258,364 @@ pub fn parse_document(bytes: &[u8]) -> Result<Value, String> {
     }
 }
 
-/// Collects every problem found while validating, each with its location.
-struct Problems(Vec<String>);
+// ---------------------------------------------------------------------------------------------
+// Decoding: the documents as written, into typed structs that reject unknown fields. Values are
+// checked for their type here and for their meaning in the validation pass below.
+
+/// A `timeout`: a Go-style duration string, with its text for messages.
+#[derive(Debug)]
+struct Timeout {
+    value: Duration,
+    text: String,
+}
+
+impl<'de> Deserialize<'de> for Timeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Timeout;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration string such as \"2s\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Timeout, E> {
+                match parse_duration(s) {
+                    Some(value) => Ok(Timeout {
+                        value,
+                        text: s.to_string(),
+                    }),
+                    None => Err(E::custom(format!(
+                        "must be a duration such as \"2s\" or \"500ms\", got \"{s}\""
+                    ))),
+                }
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A `memoryLimit`: a number of bytes or a quantity string, with its text for messages.
+#[derive(Debug)]
+struct Quantity {
+    bytes: u64,
+    text: String,
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Quantity;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a quantity such as \"64Mi\"")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Quantity, E> {
+                Ok(Quantity {
+                    bytes: n,
+                    text: n.to_string(),
+                })
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Quantity, E> {
+                match parse_quantity(s) {
+                    Some(bytes) => Ok(Quantity {
+                        bytes,
+                        text: format!("\"{s}\""),
+                    }),
+                    None => Err(E::custom(format!(
+                        "must be a quantity such as \"64Mi\", got \"{s}\""
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Declares a module struct as written in a configuration: the fields every module has, then
+/// `$extra`. Authentication and authorization modules are [`RawModule`]s, admission modules
+/// [`RawAdmissionModule`]s; two structs because serde cannot both flatten one struct into
+/// another and reject unknown fields.
+macro_rules! raw_module {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase", expecting = "a map")]
+        struct $name {
+            name: Option<String>,
+            module: Option<String>,
+            settings: Option<Value>,
+            debug: Option<bool>,
+            timeout: Option<Timeout>,
+            memory_limit: Option<Quantity>,
+            failure_policy: Option<String>,
+            sha256: Option<String>,
+            $($(#[$fdoc])* $field: $ty,)*
+        }
+    };
+}
+
+raw_module!(
+    /// An authentication or authorization module as written. Decoded for its strictness only
+    /// (a field of admission is unknown here); the values are read from a [`RawAdmissionModule`].
+    #[allow(dead_code)]
+    RawModule {}
+);
+
+raw_module!(
+    /// An admission module as written. The matching fields and `validationActions` are the
+    /// caller's: any JSON value, passed through.
+    RawAdmissionModule {
+        mutating: Option<bool>,
+        #[serde(rename = "type")]
+        module_type: Option<ModuleType>,
+        rules: Option<Value>,
+        namespace_selector: Option<Value>,
+        object_selector: Option<Value>,
+        match_conditions: Option<Value>,
+        match_policy: Option<Value>,
+        reinvocation_policy: Option<Value>,
+        side_effects: Option<Value>,
+        validation_actions: Option<Value>,
+    }
+);
+
+/// A configuration file as written: its modules, each decoded on its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a map with a \"modules\" list")]
+struct RawConfig {
+    modules: Option<Vec<Value>>,
+}
+
+/// An `AdmissionConfiguration` document as written; only the `WASM` plugin is decoded.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "an AdmissionConfiguration map"
+)]
+struct RawAdmissionConfiguration {
+    #[allow(dead_code)] // accepted, as kube-apiserver reads it
+    api_version: Option<String>,
+    #[allow(dead_code)]
+    kind: Option<String>,
+    plugins: Option<Vec<Value>>,
+}
+
+/// The `WASM` entry of an `AdmissionConfiguration`'s plugins.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a map")]
+struct RawPlugin {
+    #[allow(dead_code)] // "WASM": how the entry was found
+    name: Option<String>,
+    path: Option<String>,
+    configuration: Option<Value>,
+}
+
+/// One problem: where (the document or module, then the field path inside it) and what.
+struct Problem {
+    at: String,
+    field: String,
+    message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match (self.at.is_empty(), self.field.is_empty()) {
+            (true, true) => write!(f, "the configuration {}", self.message),
+            (true, false) => write!(f, "{}: {}", self.field, self.message),
+            (false, true) => write!(f, "{}: {}", self.at, self.message),
+            (false, false) => write!(f, "{}: field \"{}\": {}", self.at, self.field, self.message),
+        }
+    }
+}
+
+/// Every problem found while decoding and validating, in document order: the error list of
+/// Kubernetes' config validation (`field.ErrorList`).
+#[derive(Default)]
+struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, at: &str, field: &str, message: impl AsRef<str>) {
-        let location = match (at.is_empty(), field.is_empty()) {
-            (true, _) => field.to_string(),
-            (false, true) => at.to_string(),
-            (false, false) => format!("{at}: field \"{field}\""),
+    fn add(&mut self, at: &str, field: &str, message: impl Into<String>) {
+        self.0.push(Problem {
+            at: at.to_string(),
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Decodes `value` strictly as a `T`. On an error, records it with its field path, removes the
+/// offending field from `value` and decodes again, so that every field's problem is reported
+/// (serde stops at the first). Returns what remains decoded; `None` when `value` itself has the
+/// wrong shape.
+fn decode<T: DeserializeOwned>(value: &mut Value, at: &str, p: &mut Problems) -> Option<T> {
+    loop {
+        let err = match serde_path_to_error::deserialize::<_, T>(&*value) {
+            Ok(t) => return Some(t),
+            Err(e) => e,
         };
-        self.0.push(format!("{location}: {}", message.as_ref()));
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
-    }
-}
-
-/// Reports every key of `map` not in `allowed`.
-fn unknown_fields(map: &Map<String, Value>, allowed: &[&str], at: &str, p: &mut Problems) {
-    for key in map.keys() {
-        if !allowed.contains(&key.as_str()) {
-            p.add(
-                at,
-                key,
-                format!("unknown field (allowed: {})", allowed.join(", ")),
-            );
-        }
-    }
-}
-
-fn get_bool(map: &Map<String, Value>, key: &str, at: &str, p: &mut Problems) -> bool {
-    match map.get(key) {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => {
-            p.add(
-                at,
-                key,
-                format!("must be true or false, got {}", type_name(v)),
-            );
-            false
-        }
-    }
-}
-
-fn get_str<'a>(
-    map: &'a Map<String, Value>,
-    key: &str,
-    at: &str,
-    p: &mut Problems,
-) -> Option<&'a str> {
-    match map.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(v) => {
-            p.add(at, key, format!("must be a string, got {}", type_name(v)));
-            None
-        }
-    }
-}
-
-fn get_enum(
-    map: &Map<String, Value>,
-    key: &str,
-    choices: &[&str],
-    default: &str,
-    at: &str,
-    p: &mut Problems,
-) -> String {
-    match get_str(map, key, at, p) {
-        None => default.to_string(),
-        Some(s) if choices.contains(&s) => s.to_string(),
-        Some(s) => {
-            p.add(
-                at,
-                key,
-                format!("must be one of {}, got \"{s}\"", choices.join(", ")),
-            );
-            default.to_string()
-        }
-    }
-}
-
-fn string_list(value: &Value, at: &str, field: &str, p: &mut Problems) -> Vec<String> {
-    match value {
-        Value::Array(items) => items
+        let message = err.inner().to_string();
+        let mut segments: Vec<String> = err
+            .path()
             .iter()
-            .enumerate()
-            .filter_map(|(i, v)| match v {
-                Value::String(s) => Some(s.clone()),
-                other => {
-                    p.add(
-                        at,
-                        &format!("{field}[{i}]"),
-                        format!("must be a string, got {}", type_name(other)),
-                    );
-                    None
-                }
+            .filter_map(|s| match s {
+                Segment::Map { key } => Some(key.clone()),
+                Segment::Seq { index } => Some(format!("[{index}]")),
+                Segment::Enum { variant } => Some(variant.clone()),
+                Segment::Unknown => None,
             })
-            .collect(),
-        other => {
-            p.add(
-                at,
-                field,
-                format!("must be a list of strings, got {}", type_name(other)),
-            );
-            Vec::new()
+            .collect();
+        // An unknown field's path is its parent's: name the field itself.
+        let unknown = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_string());
+        if let Some(name) = &unknown
+            && segments.is_empty()
+        {
+            segments.push(name.clone());
         }
+        let field = segments.iter().fold(String::new(), |mut path, s| {
+            if !path.is_empty() && !s.starts_with('[') {
+                path.push('.');
+            }
+            path.push_str(s);
+            path
+        });
+        p.add(at, &field, humanize(&message));
+        // Set the field aside and decode the rest; a value that is not a map ends here.
+        let top = segments.first()?;
+        value.as_object_mut()?.remove(top)?;
     }
 }
 
-fn check_rules(value: &Value, at: &str, p: &mut Problems) -> Vec<Value> {
-    let Value::Array(rules) = value else {
-        p.add(
-            at,
-            "rules",
-            format!("must be a list, got {}", type_name(value)),
-        );
-        return Vec::new();
+/// Rewrites serde's messages in the configuration's words: "unknown field `x`, expected one of
+/// `a`, `b`" becomes "unknown field (allowed: a, b)"; "invalid type: integer `5`, expected a
+/// string" becomes "must be a string, got integer `5`"; "unknown variant `x`, expected `a` or
+/// `b`" becomes "must be a or b, got \"x\"". Messages of our own pass unchanged.
+fn humanize(message: &str) -> String {
+    let names = |list: &str| {
+        list.trim_start_matches("one of ")
+            .replace("` or `", "`, `")
+            .replace('`', "")
     };
-    for (i, rule) in rules.iter().enumerate() {
-        let field = format!("rules[{i}]");
-        let Value::Object(map) = rule else {
-            p.add(
-                at,
-                &field,
-                format!("must be a map, got {}", type_name(rule)),
-            );
-            continue;
-        };
-        let here = format!("{at}: field \"{field}\"");
-        unknown_fields(
-            map,
-            &[
-                "operations",
-                "apiGroups",
-                "apiVersions",
-                "resources",
-                "scope",
-            ],
-            &here,
-            p,
-        );
-        for list in ["operations", "apiGroups", "apiVersions", "resources"] {
-            match map.get(list) {
-                None => p.add(&here, list, "is required"),
-                Some(v) => {
-                    let items = string_list(v, &here, list, p);
-                    if items.is_empty() && v.is_array() {
-                        p.add(&here, list, "must not be empty");
-                    }
-                    if list == "operations" {
-                        for op in items {
-                            if !["*", "CREATE", "UPDATE", "DELETE", "CONNECT"]
-                                .contains(&op.as_str())
-                            {
-                                p.add(&here, list, format!("unknown operation \"{op}\" (allowed: *, CREATE, UPDATE, DELETE, CONNECT)"));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        get_enum(map, "scope", &["*", "Cluster", "Namespaced"], "*", &here, p);
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((_, expected)) = rest.split_once("`, expected ")
+    {
+        return format!("unknown field (allowed: {})", names(expected));
     }
-    rules.clone()
+    if let Some(rest) = message.strip_prefix("unknown variant `")
+        && let Some((got, expected)) = rest.split_once("`, expected ")
+    {
+        return format!("must be {}, got \"{got}\"", expected.replace('`', ""));
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((got, expected)) = rest.rsplit_once(", expected ")
+    {
+        let got = match got {
+            "map" => "a map",
+            "sequence" => "a list",
+            "null" | "unit value" => "null",
+            other => other,
+        };
+        return format!(
+            "must be {}, got {got}",
+            expected.replace("a sequence", "a list")
+        );
+    }
+    message.to_string()
 }
 
-fn check_selector(value: &Value, at: &str, field: &str, p: &mut Problems) {
-    let Value::Object(map) = value else {
-        p.add(
-            at,
-            field,
-            format!("must be a label selector map, got {}", type_name(value)),
-        );
-        return;
-    };
-    let here = format!("{at}: field \"{field}\"");
-    unknown_fields(map, &["matchLabels", "matchExpressions"], &here, p);
-    if let Some(labels) = map.get("matchLabels") {
-        match labels {
-            Value::Object(l) => {
-                for (k, v) in l {
-                    if !v.is_string() {
-                        p.add(&here, &format!("matchLabels.{k}"), "must be a string");
-                    }
-                }
-            }
-            other => p.add(
-                &here,
-                "matchLabels",
-                format!("must be a map, got {}", type_name(other)),
-            ),
-        }
-    }
-    if let Some(exprs) = map.get("matchExpressions") {
-        let Value::Array(exprs) = exprs else {
-            p.add(&here, "matchExpressions", "must be a list");
-            return;
-        };
-        for (i, e) in exprs.iter().enumerate() {
-            let f = format!("matchExpressions[{i}]");
-            let Value::Object(m) = e else {
-                p.add(&here, &f, "must be a map");
-                continue;
-            };
-            let inner = format!("{here}.{f}");
-            unknown_fields(m, &["key", "operator", "values"], &inner, p);
-            if get_str(m, "key", &inner, p).is_none() {
-                p.add(&inner, "key", "is required");
-            }
-            match get_str(m, "operator", &inner, p) {
-                Some("In" | "NotIn" | "Exists" | "DoesNotExist") => {}
-                Some(op) => p.add(
-                    &inner,
-                    "operator",
-                    format!("must be one of In, NotIn, Exists, DoesNotExist, got \"{op}\""),
-                ),
-                None => p.add(&inner, "operator", "is required"),
-            }
-            if let Some(v) = m.get("values") {
-                string_list(v, &inner, "values", p);
-            }
-        }
-    }
-}
+// ---------------------------------------------------------------------------------------------
+// Validation: one pass over the decoded structs, every problem with its field path, defaults
+// applied.
 
-fn check_match_conditions(value: &Value, at: &str, p: &mut Problems) -> Vec<Value> {
-    let Value::Array(items) = value else {
-        p.add(
-            at,
-            "matchConditions",
-            format!("must be a list, got {}", type_name(value)),
-        );
-        return Vec::new();
-    };
-    let mut names = BTreeSet::new();
-    for (i, item) in items.iter().enumerate() {
-        let field = format!("matchConditions[{i}]");
-        let Value::Object(m) = item else {
-            p.add(at, &field, "must be a map with name and expression");
-            continue;
-        };
-        let here = format!("{at}: field \"{field}\"");
-        unknown_fields(m, &["name", "expression"], &here, p);
-        match get_str(m, "name", &here, p) {
-            Some(n) if !n.is_empty() => {
-                if !names.insert(n.to_string()) {
-                    p.add(
-                        &here,
-                        "name",
-                        format!("duplicate match condition name \"{n}\""),
-                    );
-                }
-            }
-            _ => p.add(&here, "name", "is required"),
-        }
-        match get_str(m, "expression", &here, p) {
-            Some(e) if !e.trim().is_empty() => {}
-            _ => p.add(&here, "expression", "is required"),
-        }
-    }
-    items.clone()
-}
-
-const COMMON_FIELDS: &[&str] = &[
-    "name",
-    "module",
-    "settings",
-    "debug",
-    "timeout",
-    "memoryLimit",
-    "failurePolicy",
-    "sha256",
-];
-const ADMISSION_FIELDS: &[&str] = &[
-    "mutating",
-    "type",
-    "rules",
-    "namespaceSelector",
-    "objectSelector",
-    "matchConditions",
-    "matchPolicy",
-    "reinvocationPolicy",
-    "sideEffects",
-    "validationActions",
-];
-
-fn parse_module(
+/// Validates one decoded module and applies the defaults; `None` when it has problems.
+fn validate_module(
     kind: Kind,
     id: usize,
-    value: &Value,
+    at: &str,
+    raw: RawAdmissionModule,
     base_dir: &Path,
     p: &mut Problems,
 ) -> Option<ModuleConfig> {
-    let Value::Object(map) = value else {
-        p.add(
-            &format!("modules[{id}]"),
-            "",
-            format!("must be a map, got {}", type_name(value)),
-        );
-        return None;
+    let start = p.0.len();
+    let module = match raw.module.as_deref() {
+        None => {
+            p.add(at, "module", "is required: the path of the .wasm file");
+            PathBuf::new()
+        }
+        Some(s) if s.trim().is_empty() => {
+            p.add(at, "module", "must not be empty");
+            PathBuf::new()
+        }
+        Some(s) if Path::new(s).is_absolute() => PathBuf::from(s),
+        Some(s) => base_dir.join(s),
     };
-    let module_str = map.get("module").and_then(Value::as_str).unwrap_or("");
-    let default_name = Path::new(module_str)
+    let default_name = module
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let explicit_name = map.get("name").and_then(Value::as_str);
-    let name = explicit_name.map(str::to_string).unwrap_or(default_name);
-    let at = if name.is_empty() {
-        format!("modules[{id}]")
-    } else {
-        format!("modules[{id}] \"{name}\"")
+    let name = match raw.name {
+        None => default_name,
+        Some(s) if s.trim().is_empty() => {
+            p.add(at, "name", "must not be empty");
+            s
+        }
+        Some(s) if s.contains('/') || s.chars().any(char::is_whitespace) => {
+            p.add(at, "name", "must not contain '/' or white space");
+            s
+        }
+        Some(s) => s,
     };
-    let start = p.0.len();
-
-    let mut allowed: Vec<&str> = COMMON_FIELDS.to_vec();
-    if kind == Kind::Admission {
-        allowed.extend_from_slice(ADMISSION_FIELDS);
-    }
-    unknown_fields(map, &allowed, &at, p);
-
-    match map.get("name") {
-        None => {}
-        Some(Value::String(s)) if s.trim().is_empty() => p.add(&at, "name", "must not be empty"),
-        Some(Value::String(s)) if s.contains('/') || s.chars().any(char::is_whitespace) => {
-            p.add(&at, "name", "must not contain '/' or white space")
+    let timeout = match raw.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(t) if t.value.is_zero() => {
+            p.add(at, "timeout", "must be greater than zero");
+            DEFAULT_TIMEOUT
         }
-        Some(Value::String(_)) => {}
-        Some(v) => p.add(
-            &at,
-            "name",
-            format!("must be a string, got {}", type_name(v)),
-        ),
-    }
-    let module = match map.get("module") {
-        None | Some(Value::Null) => {
-            p.add(&at, "module", "is required: the path of the .wasm file");
-            PathBuf::new()
-        }
-        Some(Value::String(s)) if s.trim().is_empty() => {
-            p.add(&at, "module", "must not be empty");
-            PathBuf::new()
-        }
-        Some(Value::String(s)) => {
-            let path = Path::new(s);
-            if path.is_absolute() {
-                path.to_path_buf()
-            } else {
-                base_dir.join(path)
-            }
-        }
-        Some(v) => {
+        Some(t) if t.value > MAX_TIMEOUT => {
             p.add(
-                &at,
-                "module",
-                format!("must be a string, got {}", type_name(v)),
-            );
-            PathBuf::new()
-        }
-    };
-    let settings = match map.get("settings") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.clone()),
-    };
-    let debug = get_bool(map, "debug", &at, p);
-    let timeout = match map.get("timeout") {
-        None | Some(Value::Null) => DEFAULT_TIMEOUT,
-        Some(Value::String(s)) => match parse_duration(s) {
-            Some(d) if d.is_zero() => {
-                p.add(&at, "timeout", "must be greater than zero");
-                DEFAULT_TIMEOUT
-            }
-            Some(d) if d > MAX_TIMEOUT => {
-                p.add(
-                    &at,
-                    "timeout",
-                    format!(
-                        "must be at most {}, got \"{s}\"",
-                        format_duration(MAX_TIMEOUT)
-                    ),
-                );
-                DEFAULT_TIMEOUT
-            }
-            Some(d) => d,
-            None => {
-                p.add(
-                    &at,
-                    "timeout",
-                    format!("must be a duration such as \"2s\" or \"500ms\", got \"{s}\""),
-                );
-                DEFAULT_TIMEOUT
-            }
-        },
-        Some(v) => {
-            p.add(
-                &at,
+                at,
                 "timeout",
                 format!(
-                    "must be a duration string such as \"2s\", got {}",
-                    type_name(v)
+                    "must be at most {}, got \"{}\"",
+                    format_duration(MAX_TIMEOUT),
+                    t.text
                 ),
             );
             DEFAULT_TIMEOUT
         }
+        Some(t) => t.value,
     };
-    let memory_limit = match map.get("memoryLimit") {
-        None | Some(Value::Null) => DEFAULT_MEMORY_LIMIT,
-        Some(v) => match parse_quantity(v) {
-            Some(n) if (MIN_MEMORY_LIMIT..=MAX_MEMORY_LIMIT).contains(&n) => n,
-            Some(_) => {
-                p.add(
-                    &at,
-                    "memoryLimit",
-                    format!("must be between 1Mi and 4Gi, got {v}"),
-                );
-                DEFAULT_MEMORY_LIMIT
-            }
-            None => {
-                p.add(
-                    &at,
-                    "memoryLimit",
-                    format!("must be a quantity such as \"64Mi\", got {v}"),
-                );
-                DEFAULT_MEMORY_LIMIT
-            }
-        },
+    let memory_limit = match raw.memory_limit {
+        None => DEFAULT_MEMORY_LIMIT,
+        Some(q) if (MIN_MEMORY_LIMIT..=MAX_MEMORY_LIMIT).contains(&q.bytes) => q.bytes,
+        Some(q) => {
+            p.add(
+                at,
+                "memoryLimit",
+                format!("must be between 1Mi and 4Gi, got {}", q.text),
+            );
+            DEFAULT_MEMORY_LIMIT
+        }
     };
-    let sha256 = match get_str(map, "sha256", &at, p) {
+    let sha256 = match raw.sha256 {
         None => None,
         Some(s) => {
             let s = s.trim().to_ascii_lowercase();
             if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
                 Some(s)
             } else {
-                p.add(&at, "sha256", "must be 64 hexadecimal digits");
+                p.add(at, "sha256", "must be 64 hexadecimal digits");
                 None
             }
         }
     };
-    let failure_policy = match (kind, get_str(map, "failurePolicy", &at, p)) {
+    let failure_policy = match (kind, raw.failure_policy.as_deref()) {
         (Kind::Authentication, None) => FailurePolicy::NotAuthenticated,
         (Kind::Authentication, Some(_)) => {
             p.add(
-                &at,
+                at,
                 "failurePolicy",
                 "is not supported for authentication: a failing module never authenticates",
             );
@@ -711,7 +627,7 @@ fn parse_module(
         (Kind::Admission, Some("Ignore")) => FailurePolicy::Ignore,
         (Kind::Authorization, Some(other)) => {
             p.add(
-                &at,
+                at,
                 "failurePolicy",
                 format!("must be NoOpinion or Deny, got \"{other}\""),
             );
@@ -719,96 +635,24 @@ fn parse_module(
         }
         (Kind::Admission, Some(other)) => {
             p.add(
-                &at,
+                at,
                 "failurePolicy",
                 format!("must be Fail or Ignore, got \"{other}\""),
             );
             FailurePolicy::Fail
         }
     };
-    let mut module_type = ModuleType::Wasi;
-    let admission = if kind == Kind::Admission {
-        module_type = match get_str(map, "type", &at, p) {
-            None | Some("wasi") => ModuleType::Wasi,
-            Some("kubewarden") => ModuleType::Kubewarden,
-            Some(other) => {
-                p.add(
-                    &at,
-                    "type",
-                    format!("must be wasi or kubewarden, got \"{other}\""),
-                );
-                ModuleType::Wasi
-            }
-        };
-        let mutating = get_bool(map, "mutating", &at, p);
-        let rules = map
-            .get("rules")
-            .map(|r| check_rules(r, &at, p))
-            .unwrap_or_default();
-        let namespace_selector = map
-            .get("namespaceSelector")
-            .filter(|v| !v.is_null())
-            .cloned();
-        if let Some(v) = &namespace_selector {
-            check_selector(v, &at, "namespaceSelector", p);
-        }
-        let object_selector = map.get("objectSelector").filter(|v| !v.is_null()).cloned();
-        if let Some(v) = &object_selector {
-            check_selector(v, &at, "objectSelector", p);
-        }
-        let match_conditions = map
-            .get("matchConditions")
-            .filter(|v| !v.is_null())
-            .map(|v| check_match_conditions(v, &at, p))
-            .unwrap_or_default();
-        let match_policy = get_enum(
-            map,
-            "matchPolicy",
-            &["Exact", "Equivalent"],
-            "Equivalent",
-            &at,
-            p,
-        );
-        let reinvocation_policy = get_enum(
-            map,
-            "reinvocationPolicy",
-            &["Never", "IfNeeded"],
-            "Never",
-            &at,
-            p,
-        );
-        if reinvocation_policy == "IfNeeded" && !mutating {
-            p.add(
-                &at,
-                "reinvocationPolicy",
-                "IfNeeded is only meaningful for a mutating module",
-            );
-        }
-        let side_effects = get_enum(
-            map,
-            "sideEffects",
-            &["None", "NoneOnDryRun", "Some", "Unknown"],
-            "None",
-            &at,
-            p,
-        );
-        Some(AdmissionFields {
-            mutating,
-            rules,
-            namespace_selector,
-            object_selector,
-            match_conditions,
-            match_policy,
-            reinvocation_policy,
-            side_effects,
-            validation_actions: map
-                .get("validationActions")
-                .filter(|v| !v.is_null())
-                .cloned(),
-        })
-    } else {
-        None
-    };
+    let admission = (kind == Kind::Admission).then(|| AdmissionFields {
+        mutating: raw.mutating.unwrap_or(false),
+        rules: raw.rules,
+        namespace_selector: raw.namespace_selector,
+        object_selector: raw.object_selector,
+        match_conditions: raw.match_conditions,
+        match_policy: raw.match_policy,
+        reinvocation_policy: raw.reinvocation_policy,
+        side_effects: raw.side_effects,
+        validation_actions: raw.validation_actions,
+    });
     if p.0.len() > start {
         return None;
     }
@@ -816,55 +660,74 @@ fn parse_module(
         id,
         name,
         module,
-        settings,
-        debug,
+        settings: raw.settings,
+        debug: raw.debug.unwrap_or(false),
         timeout,
         memory_limit,
         sha256,
         failure_policy,
-        module_type,
+        module_type: raw.module_type.unwrap_or(ModuleType::Wasi),
         admission,
     })
+}
+
+/// How module `id` is named in messages: `modules[id] "name"`, the name being the configured
+/// one or the module file's basename, read from the document as written (before decoding, so
+/// that a module with problems is still named).
+fn module_ref(id: usize, item: &Value) -> String {
+    let name = match item.get("name") {
+        Some(Value::String(s)) => s.clone(),
+        _ => item
+            .get("module")
+            .and_then(Value::as_str)
+            .and_then(|m| Path::new(m).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if name.is_empty() {
+        format!("modules[{id}]")
+    } else {
+        format!("modules[{id}] \"{name}\"")
+    }
 }
 
 /// Finds the `WASM` plugin's configuration in an `AdmissionConfiguration` document: its inline
 /// `configuration`, or the file named by `path` (relative to `base_dir`). Returns the modules
 /// document and the directory relative module paths resolve against.
 fn admission_plugin_config(
-    doc: &Map<String, Value>,
+    mut doc: Value,
     base_dir: &Path,
     p: &mut Problems,
 ) -> Option<(Value, PathBuf)> {
-    unknown_fields(
-        doc,
-        &["apiVersion", "kind", "plugins"],
-        "AdmissionConfiguration",
-        p,
-    );
-    let Some(Value::Array(plugins)) = doc.get("plugins") else {
-        p.add(
-            "AdmissionConfiguration",
-            "plugins",
-            "must be a list of plugins",
-        );
+    const AT: &str = "AdmissionConfiguration";
+    let start = p.0.len();
+    let raw: RawAdmissionConfiguration = decode(&mut doc, AT, p)?;
+    let Some(plugins) = raw.plugins else {
+        if p.0.len() == start {
+            p.add(AT, "plugins", "must be a list of plugins");
+        }
         return None;
     };
     let mut found = None;
-    for (i, plugin) in plugins.iter().enumerate() {
-        let at = format!("AdmissionConfiguration: plugins[{i}]");
-        let Value::Object(m) = plugin else {
+    let mut configured = false;
+    for (i, mut plugin) in plugins.into_iter().enumerate() {
+        let at = format!("{AT}: plugins[{i}]");
+        let Value::Object(m) = &plugin else {
             p.add(&at, "", "must be a map");
             continue;
         };
         if m.get("name").and_then(Value::as_str) != Some("WASM") {
             continue;
         }
-        unknown_fields(m, &["name", "path", "configuration"], &at, p);
-        if found.is_some() {
+        if configured {
             p.add(&at, "name", "the WASM plugin is configured twice");
             continue;
         }
-        found = match (m.get("configuration"), get_str(m, "path", &at, p)) {
+        configured = true;
+        let Some(wasm) = decode::<RawPlugin>(&mut plugin, &at, p) else {
+            continue;
+        };
+        found = match (wasm.configuration, wasm.path) {
             (Some(_), Some(_)) => {
                 p.add(
                     &at,
@@ -873,12 +736,12 @@ fn admission_plugin_config(
                 );
                 None
             }
-            (Some(c), None) => Some((c.clone(), base_dir.to_path_buf())),
+            (Some(c), None) => Some((c, base_dir.to_path_buf())),
             (None, Some(path)) => {
-                let file = if Path::new(path).is_absolute() {
-                    PathBuf::from(path)
+                let file = if Path::new(&path).is_absolute() {
+                    PathBuf::from(&path)
                 } else {
-                    base_dir.join(path)
+                    base_dir.join(&path)
                 };
                 match std::fs::read(&file) {
                     Err(e) => {
@@ -906,14 +769,10 @@ fn admission_plugin_config(
             }
         };
     }
-    if found.is_none() && p.0.is_empty() {
-        p.add(
-            "AdmissionConfiguration",
-            "plugins",
-            "has no plugin named WASM",
-        );
+    if !configured && p.0.len() == start {
+        p.add(AT, "plugins", "has no plugin named WASM");
     }
-    found
+    found.filter(|_| p.0.len() == start)
 }
 
 /// Parses and validates a configuration for `kind`. `base_dir` is the directory relative module
@@ -923,51 +782,42 @@ pub fn parse(kind: Kind, bytes: &[u8], base_dir: &Path) -> Result<Config, Error>
     let doc = parse_document(bytes).map_err(|e| {
         Error::new(
             ErrorCode::Config,
-            format!("invalid {} configuration: {e}", kind_name(kind)),
+            format!("invalid {} configuration: {e}", kind.name()),
         )
     })?;
-    let mut p = Problems(Vec::new());
-    let (doc, base_dir) = match &doc {
-        Value::Object(m)
-            if kind == Kind::Admission
-                && (m.contains_key("plugins")
-                    || m.get("kind").and_then(Value::as_str) == Some("AdmissionConfiguration")) =>
-        {
-            match admission_plugin_config(m, base_dir, &mut p) {
+    let mut p = Problems::default();
+    let is_admission_configuration = |m: &Map<String, Value>| {
+        m.contains_key("plugins")
+            || m.get("kind").and_then(Value::as_str) == Some("AdmissionConfiguration")
+    };
+    let (mut doc, base_dir) = match doc {
+        Value::Object(m) if kind == Kind::Admission && is_admission_configuration(&m) => {
+            match admission_plugin_config(Value::Object(m), base_dir, &mut p) {
                 Some(found) => found,
                 None => return Err(config_error(kind, p)),
             }
         }
-        _ => (doc, base_dir.to_path_buf()),
+        doc => (doc, base_dir.to_path_buf()),
     };
-    let Value::Object(top) = &doc else {
-        p.add(
-            "",
-            "",
-            format!(
-                "the configuration must be a map with a \"modules\" list, got {}",
-                type_name(&doc)
-            ),
-        );
+    let Some(raw) = decode::<RawConfig>(&mut doc, "", &mut p) else {
         return Err(config_error(kind, p));
-    };
-    unknown_fields(top, &["modules"], "", &mut p);
-    let items: &[Value] = match top.get("modules") {
-        None | Some(Value::Null) => &[],
-        Some(Value::Array(a)) => a,
-        Some(v) => {
-            p.add(
-                "",
-                "modules",
-                format!("must be a list, got {}", type_name(v)),
-            );
-            &[]
-        }
     };
     let mut modules = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for (id, item) in items.iter().enumerate() {
-        if let Some(m) = parse_module(kind, id, item, &base_dir, &mut p) {
+    for (id, mut item) in raw.modules.unwrap_or_default().into_iter().enumerate() {
+        let at = module_ref(id, &item);
+        let start = p.0.len();
+        // Strict decoding with the kind's struct; an authentication or authorization module
+        // that decodes is then read as the superset of fields (the admission ones absent).
+        let raw = if kind == Kind::Admission {
+            decode::<RawAdmissionModule>(&mut item, &at, &mut p)
+        } else {
+            decode::<RawModule>(&mut item, &at, &mut p)
+                .and_then(|_| serde_json::from_value::<RawAdmissionModule>(item).ok())
+        };
+        let Some(raw) = raw else { continue };
+        let m = validate_module(kind, id, &at, raw, &base_dir, &mut p);
+        if let Some(m) = m.filter(|_| p.0.len() == start) {
             if let Some(first) = seen.insert(m.name.clone(), id) {
                 p.add(&format!("modules[{id}] \"{}\"", m.name), "name", format!("duplicate name: modules[{first}] has the same name (names default to the module file's basename)"));
             }
@@ -992,24 +842,185 @@ pub fn parse(kind: Kind, bytes: &[u8], base_dir: &Path) -> Result<Config, Error>
     Ok(Config { kind, modules })
 }
 
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Authentication => "authentication",
-        Kind::Authorization => "authorization",
-        Kind::Admission => "admission",
-    }
-}
-
 fn config_error(kind: Kind, p: Problems) -> Error {
     let n = p.0.len();
     let mut message = format!(
         "invalid {} configuration ({n} problem{}):",
-        kind_name(kind),
+        kind.name(),
         if n == 1 { "" } else { "s" }
     );
-    for line in p.0 {
+    for problem in p.0 {
         message.push_str("\n- ");
-        message.push_str(&line);
+        message.push_str(&problem.to_string());
     }
     Error::new(ErrorCode::Config, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(kind: Kind, doc: &str) -> String {
+        match parse(kind, doc.as_bytes(), Path::new("/nonexistent")) {
+            Ok(c) => panic!("want an error, got {c:?}"),
+            Err(e) => {
+                assert_eq!(e.code, ErrorCode::Config);
+                e.message
+            }
+        }
+    }
+
+    #[test]
+    fn every_problem_with_its_field_path() {
+        let cases: &[(&str, Kind, &str, &[&str])] = &[
+            (
+                "two problems in one module",
+                Kind::Admission,
+                "modules:\n- {name: a, module: a.wasm, timeout: 5, colour: blue, failurePolicy: Sometimes}\n",
+                &[
+                    "(3 problems)",
+                    r#"modules[0] "a": field "timeout": must be a duration string such as "2s", got integer `5`"#,
+                    r#"modules[0] "a": field "colour": unknown field (allowed: name, module, settings, debug, timeout, memoryLimit, failurePolicy, sha256, mutating, type, rules, "#,
+                    r#"modules[0] "a": field "failurePolicy": must be Fail or Ignore, got "Sometimes""#,
+                ],
+            ),
+            (
+                "admission fields are unknown to authentication",
+                Kind::Authentication,
+                "modules:\n- {module: a.wasm, mutating: true}\n",
+                &[
+                    r#"modules[0] "a.wasm": field "mutating": unknown field (allowed: name, module, settings, debug, timeout, memoryLimit, failurePolicy, sha256)"#,
+                ],
+            ),
+            (
+                "types",
+                Kind::Admission,
+                "modules:\n- {module: a.wasm, debug: yes please, name: [x], type: wasm, memoryLimit: 12Qi, mutating: 1}\n",
+                &[
+                    r#"modules[0] "a.wasm": field "debug": must be a boolean, got string "yes please""#,
+                    r#"field "name": must be a string, got a list"#,
+                    r#"field "type": must be wasi or kubewarden, got "wasm""#,
+                    r#"field "memoryLimit": must be a quantity such as "64Mi", got "12Qi""#,
+                    r#"field "mutating": must be a boolean, got integer `1`"#,
+                ],
+            ),
+            (
+                "values",
+                Kind::Authorization,
+                "modules:\n- {name: 'a b', module: ' ', timeout: 1m, memoryLimit: 100, sha256: xyz, failurePolicy: Allow}\n- {name: c, timeout: 0s}\n- {module: b.wasm, timeout: soon}\n- 5\n",
+                &[
+                    r#"modules[0] "a b": field "name": must not contain '/' or white space"#,
+                    r#"modules[0] "a b": field "module": must not be empty"#,
+                    r#"modules[0] "a b": field "timeout": must be at most 30s, got "1m""#,
+                    r#"modules[0] "a b": field "memoryLimit": must be between 1Mi and 4Gi, got 100"#,
+                    r#"modules[0] "a b": field "sha256": must be 64 hexadecimal digits"#,
+                    r#"modules[0] "a b": field "failurePolicy": must be NoOpinion or Deny, got "Allow""#,
+                    r#"modules[1] "c": field "module": is required: the path of the .wasm file"#,
+                    r#"modules[1] "c": field "timeout": must be greater than zero"#,
+                    r#"modules[2] "b.wasm": field "timeout": must be a duration such as "2s" or "500ms", got "soon""#,
+                    "modules[3]: must be a map, got integer `5`",
+                ],
+            ),
+            (
+                "authentication has no failure policy",
+                Kind::Authentication,
+                "modules:\n- {module: a.wasm, failurePolicy: Fail}\n",
+                &[r#"field "failurePolicy": is not supported for authentication"#],
+            ),
+            (
+                "top level",
+                Kind::Authorization,
+                "base: {}\nmodules: {a: b}\n",
+                &[
+                    r#"base: unknown field (allowed: modules)"#,
+                    "modules: must be a list, got a map",
+                ],
+            ),
+            (
+                "not a map",
+                Kind::Authorization,
+                "just a string\n",
+                &[
+                    r#"the configuration must be a map with a "modules" list, got string "just a string""#,
+                ],
+            ),
+            (
+                "admission configuration",
+                Kind::Admission,
+                "kind: AdmissionConfiguration\nplugins:\n- {name: WASM, configuration: {}, path: x, extra: 1}\n- {name: WASM, path: y}\n",
+                &[
+                    r#"AdmissionConfiguration: plugins[0]: field "extra": unknown field (allowed: name, path, configuration)"#,
+                    r#"AdmissionConfiguration: plugins[0]: set either "configuration" or "path", not both"#,
+                    r#"AdmissionConfiguration: plugins[1]: field "name": the WASM plugin is configured twice"#,
+                ],
+            ),
+            (
+                "admission configuration without the plugin",
+                Kind::Admission,
+                "kind: AdmissionConfiguration\nplugins:\n- {name: Other}\nextra: 1\n",
+                &[
+                    r#"AdmissionConfiguration: field "extra": unknown field (allowed: apiVersion, kind, plugins)"#,
+                ],
+            ),
+            (
+                "admission configuration without plugins",
+                Kind::Admission,
+                "kind: AdmissionConfiguration\n",
+                &[r#"AdmissionConfiguration: field "plugins": must be a list of plugins"#],
+            ),
+            (
+                "duplicate names",
+                Kind::Authentication,
+                "modules:\n- {module: /a/x.wasm}\n- {module: /b/x.wasm}\n",
+                &[
+                    r#"modules[1] "x.wasm": field "name": duplicate name: modules[0] has the same name"#,
+                ],
+            ),
+        ];
+        for (name, kind, doc, wants) in cases {
+            let message = problems(*kind, doc);
+            for want in *wants {
+                assert!(
+                    message.contains(want),
+                    "{name}: missing {want:?} in:\n{message}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_and_pass_through() {
+        let doc = r#"{"modules": [{"module": "/m/a.wasm", "rules": "anything", "sideEffects": 7,
+            "matchConditions": [{"bogus": true}], "validationActions": []}]}"#;
+        let c = parse(Kind::Admission, doc.as_bytes(), Path::new("/")).unwrap();
+        let m = &c.modules[0];
+        assert_eq!(m.name, "a.wasm");
+        assert_eq!(m.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(m.memory_limit, DEFAULT_MEMORY_LIMIT);
+        assert_eq!(m.failure_policy, FailurePolicy::Fail);
+        assert_eq!(m.module_type, ModuleType::Wasi);
+        let out = serde_json::to_value(m).unwrap();
+        // The caller's fields come back as written, and only when written: the caller
+        // validates them and applies their defaults.
+        assert_eq!(out["rules"], "anything");
+        assert_eq!(out["sideEffects"], 7);
+        assert_eq!(out["matchConditions"], serde_json::json!([{"bogus": true}]));
+        assert_eq!(out["validationActions"], serde_json::json!([]));
+        assert!(out.get("matchPolicy").is_none() && out.get("reinvocationPolicy").is_none());
+        assert_eq!(out["mutating"], false);
+
+        let c = parse(
+            Kind::Authorization,
+            b"modules:\n- {module: a.wasm, timeout: 1.5s, memoryLimit: 2Mi, debug: true}\n",
+            Path::new("/etc/k"),
+        )
+        .unwrap();
+        let m = &c.modules[0];
+        assert_eq!(m.module, Path::new("/etc/k/a.wasm"));
+        assert_eq!(m.timeout, Duration::from_millis(1500));
+        assert_eq!(m.memory_limit, 2 << 20);
+        assert!(m.debug);
+        assert_eq!(m.failure_policy, FailurePolicy::NoOpinion);
+        assert!(m.admission.is_none());
+    }
 }

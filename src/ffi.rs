@@ -316,7 +316,9 @@ pub unsafe extern "C" fn kubewasm_free(handle: *mut kubewasm_handle) {
 /// Writes the configuration with defaults applied, as JSON `{"kind", "modules": [...],
 /// "logs": [...]}`; a module's position in `modules` is the id `kubewasm_admit` takes. `logs`
 /// holds load-time notes in the shape of a result's `logs` (a `.cwasm` loaded, or ignored and
-/// why) for the caller to log once.
+/// why) for the caller to log once. An admission module's matching fields (`rules`,
+/// selectors, `matchConditions`, `matchPolicy`, `reinvocationPolicy`, `sideEffects`) and
+/// `validationActions` are the caller's: returned as written, neither validated nor defaulted.
 ///
 /// # Safety
 /// `handle` must be live; `out` and `out_len` writable.

@@ -12,6 +12,7 @@
 //! layers below it: docs/architecture.md draws them, `make lint` checks them.
 
 pub mod admission;
+pub mod allocator;
 pub mod authentication;
 pub mod authorization;
 pub mod call;

@@ -33,6 +33,8 @@ pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// Most iovec entries one WASI `fd_read`/`fd_write` may pass (Linux's `IOV_MAX`).
 pub const MAX_IOVECS: u32 = 1024;
+/// Most subscriptions one WASI `poll_oneoff` may pass.
+pub const MAX_POLL_SUBSCRIPTIONS: u32 = 1024;
 /// Most bytes one WASI `random_get` may ask for.
 pub const MAX_RANDOM_BYTES: u32 = 1 << 20;
 /// Most bytes of host-call answers appended to a Kubewarden WASI-mode policy's stdin per call.

@@ -222,6 +222,30 @@ fn row22_no_clock_files_sockets_or_environment() {
     );
 }
 
+/// Row 22, waiting: a `wasi` module's one argument is its name; `poll_oneoff` on a clock never
+/// blocks, and on the fake clock the time waited for passes (an hour, at once); an fd cannot be
+/// polled (`ENOTSUP`, at once). Go's runtime needs all three.
+#[test]
+fn row22_sleeping_moves_the_fake_clock_without_waiting() {
+    let h = init(
+        KUBEWASM_KIND_AUTHENTICATION,
+        "modules:\n- name: sleeper\n  module: hostile-answer.wasm\n  settings: {attack: sleep}\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let r = h.authenticate(&token_review("some-token")).unwrap();
+    let error = r["outcomes"][0]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains(r#"args ["sleeper"] slept (0, 1, 0) for 3600 s fd (0, 1, 58)"#),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// Row 9: allowed and denied together is a failed call (never an allow); with
 /// `failurePolicy: NoOpinion` the next module decides.
 #[test]

@@ -16,7 +16,6 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	jsonserializer "k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -409,13 +408,8 @@ func checkDryRun(va *admission.VersionedAttributes, mods []*module) error {
 		return nil
 	}
 	for _, m := range mods {
+		// setDefaults set sideEffects (None when not configured).
 		se := m.config.SideEffects
-		if se == nil {
-			if m.failOpen() {
-				continue
-			}
-			return apierrors.NewInternalError(fmt.Errorf("failed calling kubewasm module %q: sideEffects is not set", m.config.Name))
-		}
 		if *se != admissionregistrationv1.SideEffectClassNone && *se != admissionregistrationv1.SideEffectClassNoneOnDryRun {
 			return dryRunUnsupportedError(m.config.Name)
 		}
@@ -541,7 +535,7 @@ func observeModules(phase binding.Phase, op admission.Operation, g group, res *R
 // annotations (keys prefixed with the module name), and records modules that
 // failed open.
 func (p *Plugin) passThrough(ctx context.Context, va *admission.VersionedAttributes, phase binding.Phase, round int, g group, res *Result) {
-	binding.Log(binding.KindAdmission, res.Logs, nil)
+	binding.Log(binding.KindAdmission, res.Logs)
 	for _, a := range res.AuditAnnotations {
 		key := a.Module + "/" + a.Key
 		if err := va.Attributes.AddAnnotation(key, a.Value); err != nil {
@@ -584,8 +578,8 @@ func (g group) byName(name string) *module {
 // decisionError turns a negative result into the error the API server
 // returns: a module failure with failurePolicy Fail is an internal error
 // naming the module; a rejection a status error of a webhook rejection's
-// shape naming the module (rejectionError), with the module's code (403 when
-// it gave none).
+// shape naming the module (rejectionError), with the status the library
+// gives (the library owns the default code, 403, of a module that gave none).
 func decisionError(res *Result) error {
 	if res.Allowed {
 		return nil
@@ -598,15 +592,7 @@ func decisionError(res *Result) error {
 		klog.Warningf("Failed calling kubewasm module, failing closed %v: %v", name, res.Error)
 		return apierrors.NewInternalError(fmt.Errorf("failed calling kubewasm module %q: %s", name, res.Error))
 	}
-	status := &metav1.Status{Code: 403}
-	if res.Status != nil {
-		s := *res.Status
-		status = &s
-		if status.Code == 0 {
-			status.Code = 403
-		}
-	}
-	return rejectionError(name, status)
+	return rejectionError(name, res.Status)
 }
 
 // applyPatch applies the result's patch as the mutating webhook dispatcher
@@ -625,9 +611,9 @@ func applyPatch(va *admission.VersionedAttributes, o admission.ObjectInterfaces,
 	if len(patchObj) == 0 {
 		return false, nil
 	}
-	if va.VersionedObject.Object() == nil {
-		return false, apierrors.NewInternalError(fmt.Errorf("kubewasm module %q attempted to modify the object, which is not supported for this operation", name))
-	}
+	// The library owns "a patch for a request without an object": such an
+	// answer is a failed call there (failurePolicy applies), so a patch
+	// reaching this point has an object to apply to.
 	patchedJS, err := patchObj.Apply(objJS)
 	if err != nil {
 		return false, apierrors.NewInternalError(fmt.Errorf("kubewasm module %q: applying patch: %w", name, err))

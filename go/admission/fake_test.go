@@ -21,7 +21,9 @@ type fakeCall struct {
 // answers each call with respond.
 type fakeAdmitter struct {
 	modules []ModuleConfig
-	respond func(c fakeCall) (*Result, error)
+	// modulesJSON, when set, is the module list instead of modules.
+	modulesJSON string
+	respond     func(c fakeCall) (*Result, error)
 
 	mu     sync.Mutex
 	calls  []fakeCall
@@ -29,6 +31,9 @@ type fakeAdmitter struct {
 }
 
 func (f *fakeAdmitter) Modules(decode binding.DecodeFunc) error {
+	if f.modulesJSON != "" {
+		return decode([]byte(f.modulesJSON))
+	}
 	out, err := json.Marshal(Modules{Modules: f.modules})
 	if err != nil {
 		return err

@@ -49,16 +49,13 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/apiserver/pkg/admission"
 	genericadmissioninit "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/admission/plugin/cel"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook"
-	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/namespace"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/object"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -332,17 +329,38 @@ func newPlugin(g *generation) *Plugin {
 // newGeneration reads the admitter's module list and derives the matching
 // data from it. On error the caller still owns the admitter.
 func newGeneration(a admitter) (*generation, error) {
-	var mods Modules
-	if err := a.Modules(func(out []byte) error { return json.Unmarshal(out, &mods) }); err != nil {
+	var mods []ModuleConfig
+	var decodeProblems [][]string
+	if err := a.Modules(func(out []byte) (err error) {
+		mods, decodeProblems, err = decodeModules(out)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("admission plugin %q: reading module list: %w", PluginName, err)
 	}
-	p := &generation{admitter: a}
-	if err := checkModules(mods.Modules); err != nil {
-		return nil, err
+	var problems []string
+	var compiler cel.Compiler
+	for i := range mods {
+		problems = append(problems, decodeProblems[i]...)
+		if len(mods[i].MatchConditions) > 0 && compiler == nil {
+			compiler = newMatchConditionCompiler()
+		}
+		for _, e := range validateModule(&mods[i], compiler) {
+			problems = append(problems, fmt.Sprintf("%s: %v", configRef(i, mods[i].Name, nil), e))
+		}
 	}
+	if n := len(problems); n > 0 {
+		plural := "s"
+		if n == 1 {
+			plural = ""
+		}
+		// The library's layout: one problem a line, each naming the module
+		// and the field.
+		return nil, fmt.Errorf("admission plugin %q: invalid admission configuration (%d problem%s):\n- %s", PluginName, n, plural, strings.Join(problems, "\n- "))
+	}
+	p := &generation{admitter: a}
 	ops := sets.New[admission.Operation]()
-	for i := range mods.Modules {
-		m := &module{id: uint32(i), config: mods.Modules[i]}
+	for i := range mods {
+		m := &module{id: uint32(i), config: mods[i]}
 		setDefaults(&m.config)
 		m.actions = sets.New(m.config.ValidationActions...)
 		m.accessor = accessorFor(m)
@@ -355,6 +373,7 @@ func newGeneration(a admitter) (*generation, error) {
 		} else {
 			p.validating = append(p.validating, m)
 		}
+		// The selectors were validated: parsing cannot fail.
 		if sel, err := m.accessor.GetParsedNamespaceSelector(); err != nil {
 			return nil, fmt.Errorf("admission plugin %q: module %q: namespaceSelector: %w", PluginName, m.config.Name, err)
 		} else if !sel.Empty() {
@@ -375,9 +394,6 @@ func newGeneration(a admitter) (*generation, error) {
 			}
 		}
 	}
-	if err := p.compileMatchConditions(); err != nil {
-		return nil, err
-	}
 	p.ops = ops
 	return p, nil
 }
@@ -388,52 +404,6 @@ func newGeneration(a admitter) (*generation, error) {
 func (p *Plugin) Handles(op admission.Operation) bool {
 	g := p.gens.Current()
 	return g != nil && g.Value.ops.Has(op)
-}
-
-// checkModules checks the fields the library passes through unread
-// (validationActions), every problem of every module in one error naming the
-// module and the field.
-func checkModules(mods []ModuleConfig) error {
-	var problems []string
-	for i := range mods {
-		for _, e := range validateValidationActions(mods[i].ValidationActions, field.NewPath("validationActions")) {
-			problems = append(problems, fmt.Sprintf("modules[%d] %q: %v", i, mods[i].Name, e))
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("admission plugin %q:\n%s", PluginName, strings.Join(problems, "\n"))
-	}
-	return nil
-}
-
-// setDefaults applies the admissionregistration/v1 webhook defaults to fields
-// the library left unset (it normally applies them itself): failurePolicy
-// Fail, matchPolicy Equivalent, empty (match-all) selectors, reinvocation
-// Never. sideEffects has no default, as in v1. validationActions, which the
-// library does not read, defaults here to [Deny], as in a
-// ValidatingAdmissionPolicyBinding.
-func setDefaults(c *ModuleConfig) {
-	if c.ValidationActions == nil {
-		c.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}
-	}
-	if c.FailurePolicy == nil {
-		p := admissionregistrationv1.Fail
-		c.FailurePolicy = &p
-	}
-	if c.MatchPolicy == nil {
-		p := admissionregistrationv1.Equivalent
-		c.MatchPolicy = &p
-	}
-	if c.NamespaceSelector == nil {
-		c.NamespaceSelector = &metav1.LabelSelector{}
-	}
-	if c.ObjectSelector == nil {
-		c.ObjectSelector = &metav1.LabelSelector{}
-	}
-	if c.Mutating && c.ReinvocationPolicy == nil {
-		p := admissionregistrationv1.NeverReinvocationPolicy
-		c.ReinvocationPolicy = &p
-	}
 }
 
 // accessorFor expresses the module's match configuration as a webhook, so that
@@ -547,36 +517,6 @@ func (p *Plugin) ValidateInitialization() error {
 	}
 	if p.namespaceMatcher.Client == nil && !p.offlineNamespaces {
 		return fmt.Errorf("admission plugin %q: a module has a namespaceSelector but no client was set", PluginName)
-	}
-	return nil
-}
-
-// maxMatchConditions is the webhooks' limit.
-const maxMatchConditions = 64
-
-// compileMatchConditions compiles every module's matchConditions once at
-// start, so that an invalid expression is a configuration error (as the API
-// rejects such a webhook configuration) rather than a failure per request.
-func (p *generation) compileMatchConditions() error {
-	var problems []string
-	var compiler cel.Compiler
-	for _, m := range p.modules {
-		if len(m.config.MatchConditions) > maxMatchConditions {
-			problems = append(problems, fmt.Sprintf("module %q: matchConditions: at most %d are allowed", m.config.Name, maxMatchConditions))
-		}
-		for i, mc := range m.config.MatchConditions {
-			if compiler == nil {
-				compiler = cel.NewCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
-			}
-			res := compiler.CompileCELExpression(&matchconditions.MatchCondition{Name: mc.Name, Expression: mc.Expression},
-				cel.OptionalVariableDeclarations{HasAuthorizer: true}, environment.NewExpressions)
-			if res.Error != nil {
-				problems = append(problems, fmt.Sprintf("module %q: matchConditions[%d] (%s): %v", m.config.Name, i, mc.Name, res.Error))
-			}
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("admission plugin %q:\n%s", PluginName, strings.Join(problems, "\n"))
 	}
 	return nil
 }

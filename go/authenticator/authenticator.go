@@ -17,7 +17,10 @@
 //   - the user is a user.DefaultInfo with name, UID, groups and extra.
 //
 // The bearer token never appears in an error or a log line written by this
-// package: every message coming back from the library is redacted first.
+// package: the library owns redaction (it replaces the token, and its JSON
+// form, with "<redacted>" in every message, status and log line it returns,
+// and refuses a user that contains it), and this package adds no text of the
+// token's.
 //
 // Built from a file (NewFromFile), the authenticator reloads its
 // configuration when the file or a module file it names changes
@@ -30,7 +33,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -141,8 +143,8 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*a
 }
 
 // Review sends the TokenReview for token (with the context's audiences) to
-// the modules and returns the resulting status, unmapped. Library messages in
-// the error, the status and the logs have the token redacted. The CLI uses it
+// the modules and returns the resulting status, unmapped; the library has
+// redacted the token from its messages and logs. The CLI uses it
 // to print the status as the modules decided it.
 func (a *Authenticator) Review(ctx context.Context, token string) (*authenticationv1.TokenReviewStatus, error) {
 	wantAuds, _ := authenticator.AudiencesFrom(ctx)
@@ -157,7 +159,6 @@ func (a *Authenticator) Review(ctx context.Context, token string) (*authenticati
 	if err != nil {
 		return nil, fmt.Errorf("kubewasm: encoding TokenReview: %w", err)
 	}
-	redact := redactor(token)
 	g := a.gens.Acquire()
 	if g == nil {
 		return nil, binding.ErrClosed
@@ -171,11 +172,10 @@ func (a *Authenticator) Review(ctx context.Context, token string) (*authenticati
 	})
 	if err != nil {
 		metrics.ObserveError(binding.KindAuthentication, err)
-		return nil, errors.New(redact(err.Error()))
+		return nil, err
 	}
 	metrics.ObserveOutcomes(binding.KindAuthentication, res.Outcomes)
-	binding.Log(binding.KindAuthentication, res.Logs, redact)
-	res.Status.Error = redact(res.Status.Error)
+	binding.Log(binding.KindAuthentication, res.Logs)
 	return &res.Status, nil
 }
 
@@ -216,14 +216,4 @@ func (a *Authenticator) mapStatus(ctx context.Context, status *authenticationv1.
 		},
 		Audiences: auds,
 	}, true, nil
-}
-
-// redactor returns a function that removes every occurrence of token.
-func redactor(token string) func(string) string {
-	return func(s string) string {
-		if token == "" || !strings.Contains(s, token) {
-			return s
-		}
-		return strings.ReplaceAll(s, token, "[redacted]")
-	}
 }

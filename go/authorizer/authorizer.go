@@ -10,10 +10,12 @@
 // (path, verb). The modules are consulted in order until one allows or
 // denies; the status is mapped as the webhook maps it:
 //
-//	allowed and denied  -> Deny and an error
 //	denied              -> Deny (with the error of a failurePolicy Deny failure, if any)
 //	allowed             -> Allow (never with an error)
 //	neither             -> NoOpinion (with the modules' failures as error, if any)
+//
+// A module answering both allowed and denied is a failed call: the library
+// decides that (its failurePolicy applies) and never returns both.
 //
 // A library failure is NoOpinion and an error, the webhook's default
 // failurePolicy.
@@ -235,7 +237,7 @@ func (a *Authorizer) Review(ctx context.Context, sar *authorizationv1.SubjectAcc
 	for _, o := range res.Outcomes {
 		metrics.ObserveAuthorizationModule(o, !g.Value.failClosed[o.Module])
 	}
-	binding.Log(binding.KindAuthorization, res.Logs, nil)
+	binding.Log(binding.KindAuthorization, res.Logs)
 	return &res.Status, nil
 }
 

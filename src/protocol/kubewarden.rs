@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use wasmtime::wasmparser::{Parser, Payload};
 use wasmtime::{Caller, Extern, Linker};
 
@@ -559,13 +560,15 @@ struct ValidationResponse {
     warnings: Option<Vec<String>>,
 }
 
-/// Runs `validate` on an AdmissionRequest (`request`, JSON) whose object is `object`, and maps
-/// the ValidationResponse as Kubewarden does.
-pub(crate) fn validate(
+/// Runs `validate` on an AdmissionRequest (`request`, the caller's JSON bytes) and maps the
+/// ValidationResponse as Kubewarden does. `object` gives the request's object as a DOM; it is
+/// only asked for when the policy answers with a `mutated_object` to compare it with.
+pub(crate) fn validate<'o>(
     m: &ModuleConfig,
     policy: &Policy,
     settings: Option<&[u8]>,
-    request: &Value,
+    request: &[u8],
+    object: impl FnOnce() -> &'o Value,
     deadline: Deadline,
     report: &mut Report,
 ) -> (Result<Verdict, Failure>, Duration) {
@@ -574,28 +577,7 @@ pub(crate) fn validate(
         Ok(t) => t,
         Err(e) => return (Err(e), Duration::ZERO),
     };
-    // Kubewarden's SDKs reject `null` in optional fields (`options`, `dryRun`, ...): omit them,
-    // as policy-server does; a null object or oldObject stays.
-    let object = request.get("object").unwrap_or(&Value::Null);
-    let request = match request {
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .filter(|(k, v)| {
-                    !v.is_null() || k.as_str() == "object" || k.as_str() == "oldObject"
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    };
-    let request = serde_json::to_vec(&request).expect("a JSON value serialises");
-    let mut payload = Vec::with_capacity(request.len() + 64);
-    payload.extend_from_slice(b"{\"request\":");
-    payload.extend_from_slice(&request);
-    payload.extend_from_slice(b",\"settings\":");
-    payload.extend_from_slice(settings.unwrap_or(b"{}"));
-    payload.push(b'}');
+    let payload = validate_payload(request, settings);
     if m.debug {
         report.log(
             Level::Debug,
@@ -618,16 +600,22 @@ pub(crate) fn validate(
         }
         let r: ValidationResponse = serde_json::from_slice(&bytes)
             .map_err(|e| Failure::malformed(format!("malformed ValidationResponse: {e}")))?;
-        let mutation = r
+        let mut object = Some(object);
+        let mut original = || object.take().map_or(&Value::Null, |f| f());
+        let mutated = r
             .mutated_object
-            .filter(|o| r.accepted && !o.is_null() && o != object)
-            .map(Mutation::Full);
+            .filter(|o| r.accepted && !o.is_null())
+            .map(|o| (original(), o));
+        let object_is_null = mutated.as_ref().map(|(orig, _)| orig.is_null());
+        let mutation = mutated
+            .filter(|(orig, o)| o != *orig)
+            .map(|(_, o)| Mutation::Full(o));
         // Kubewarden's own rules and wording for mutations it refuses.
         if mutation.is_some() {
             if !m.admission.as_ref().is_some_and(|a| a.mutating) {
                 return Err(Failure::malformed("The policy attempted to mutate the request, but it is currently configured to not allow mutations (set mutating: true)"));
             }
-            if object.is_null() {
+            if object_is_null == Some(true) {
                 return Err(Failure::malformed("Incoming object is null, which happens only with DELETE operations, but the policy is attempting a mutation. This is not allowed"));
             }
         }
@@ -650,9 +638,95 @@ pub(crate) fn validate(
     )
 }
 
+/// The fields of a JSON object in document order, their values unparsed.
+struct TopLevel<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(TopLevel(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// Builds `validate`'s payload `{"request": …, "settings": …}` from the caller's request bytes.
+/// Kubewarden's SDKs reject `null` in optional fields (`options`, `dryRun`, …): those are
+/// omitted, as policy-server does; a null `object` or `oldObject` stays. Only the request's
+/// top level is parsed (its values are copied as they are), never the object into a DOM.
+fn validate_payload(request: &[u8], settings: Option<&[u8]>) -> Vec<u8> {
+    let settings = settings.unwrap_or(b"{}");
+    let mut payload = Vec::with_capacity(request.len() + settings.len() + 32);
+    payload.extend_from_slice(b"{\"request\":");
+    match serde_json::from_slice::<TopLevel<'_>>(request) {
+        Ok(TopLevel(fields)) => {
+            payload.push(b'{');
+            let mut first = true;
+            for (key, value) in fields {
+                if value.get() == "null" && key != "object" && key != "oldObject" {
+                    continue;
+                }
+                if !first {
+                    payload.push(b',');
+                }
+                first = false;
+                serde_json::to_writer(&mut payload, &key).expect("a string serialises");
+                payload.push(b':');
+                payload.extend_from_slice(value.get().as_bytes());
+            }
+            payload.push(b'}');
+        }
+        Err(_) => payload.extend_from_slice(request),
+    }
+    payload.extend_from_slice(b",\"settings\":");
+    payload.extend_from_slice(settings);
+    payload.push(b'}');
+    payload
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_payload_drops_null_optional_fields_only() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            (
+                r#"{"uid":"u","options":null,"dryRun":null,"object":null,"oldObject":null}"#,
+                None,
+                r#"{"request":{"uid":"u","object":null,"oldObject":null},"settings":{}}"#,
+            ),
+            (
+                r#" { "uid" : "u", "object" : {"a": [1, null]} } "#,
+                Some(r#"{"k":1}"#),
+                r#"{"request":{"uid":"u","object":{"a": [1, null]}},"settings":{"k":1}}"#,
+            ),
+            (
+                r#"{"uid":"u","kind":{"kind":"Pod"},"dryRun":false,"x\"y":null,"x\"z":1}"#,
+                None,
+                r#"{"request":{"uid":"u","kind":{"kind":"Pod"},"dryRun":false,"x\"z":1},"settings":{}}"#,
+            ),
+            ("[1]", None, r#"{"request":[1],"settings":{}}"#),
+        ];
+        for (request, settings, want) in cases {
+            let got = validate_payload(request.as_bytes(), settings.map(str::as_bytes));
+            assert_eq!(String::from_utf8(got).unwrap(), *want, "{request}");
+        }
+    }
 
     #[test]
     fn finds_custom_sections() {

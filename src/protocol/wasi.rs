@@ -1,6 +1,7 @@
 //! The `wasi` protocol: the host writes `{"request": <review>, "settings": <settings>}` to the
 //! module's stdin (`settings` omitted when none are configured), calls a no-argument export, and
-//! reads `{"response": <review>, "error": "…"}` from stdout. A trap, a non-empty `error`, or a
+//! reads `{"response": <review>, "error": "…"}` from stdout. The module's one argument is its
+//! name. A trap, a non-empty `error`, or a
 //! non-zero exit is a failed call; `proc_exit(0)` is a normal end.
 
 use std::time::Duration;
@@ -37,13 +38,17 @@ pub fn envelope(request: &[u8], settings: Option<&[u8]>) -> Vec<u8> {
 }
 
 /// Runs `export` with `stdin`, calling `_initialize` first when the module is a WASI reactor.
+/// The module's only argument is its `name` (`argv[0]`: language runtimes such as Go's expect
+/// one).
 pub fn call(
     compiled: &Compiled,
+    name: &str,
     export: &str,
     stdin: Vec<u8>,
     timeout: Duration,
 ) -> Result<CallOutput<()>, CallFailure> {
     compiled.run(stdin, timeout, |store, instance| {
+        store.data_mut().args = vec![name.as_bytes().to_vec()];
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
             exit_zero_is_success(init.call(&mut *store, ()))?;
         }
@@ -121,7 +126,7 @@ pub(crate) fn exchange(
         );
     }
     let export = export_for(kind);
-    match call(compiled, export, stdin, timeout) {
+    match call(compiled, name, export, stdin, timeout) {
         Ok(out) => {
             if m.debug {
                 report.log(

@@ -83,7 +83,8 @@ pub fn engine() -> Result<&'static Engine, String> {
 /// module speaks (the runtime knows nothing about protocols: `P` is to it what `T` is to
 /// wasmtime's `Store<T>`).
 pub struct CallState<P = ()> {
-    /// Command-line arguments (empty but for Kubewarden's WASI execution mode).
+    /// Command-line arguments: the module's name for `wasi` modules, the command for
+    /// Kubewarden's WASI execution mode, none otherwise.
     pub(crate) args: Vec<Vec<u8>>,
     pub(crate) stdin: Vec<u8>,
     pub(crate) stdin_pos: usize,
@@ -94,8 +95,9 @@ pub struct CallState<P = ()> {
     /// Whether the guest may read the clock.
     pub(crate) clock: bool,
     pub(crate) started: Instant,
-    /// Readings of the fake clock of a module not granted the real one.
-    pub(crate) clock_reads: u64,
+    /// Nanoseconds the fake clock of a module not granted the real one has moved: one tick
+    /// per reading, plus every timeout the module waited for in `poll_oneoff`.
+    pub(crate) fake_elapsed: u64,
     rng: u64,
     memory_limit: u64,
     memory_exceeded: Option<usize>,
@@ -115,7 +117,7 @@ impl<P: Default> CallState<P> {
             stderr_cap: MAX_STDERR,
             clock,
             started: Instant::now(),
-            clock_reads: 0,
+            fake_elapsed: 0,
             rng: 0x853c_49e6_748f_ea9b,
             memory_limit,
             memory_exceeded: None,

@@ -1,16 +1,19 @@
 //! A minimal WASI preview 1 host: what ordinary guests call, over in-memory stdio.
 //!
 //! stdin is the request, stdout is the answer (capped), stderr is kept for error messages
-//! (capped, silently truncated). There are no files, no environment, no network, and no
-//! arguments unless a protocol sets them (Kubewarden's WASI mode);
+//! (capped, silently truncated). There are no files, no environment, no network; the arguments
+//! are what the protocol sets (a `wasi` module's name, Kubewarden's WASI-mode command);
 //! random numbers are deterministic; the real clock exists only for protocols that grant it
-//! (Kubewarden policies expect one), other modules read a fake, deterministic one. Any other WASI function a module imports is linked to a
-//! stub that fails the call with a clear message if the module ever calls it.
+//! (Kubewarden policies expect one), other modules read a fake, deterministic one.
+//! `poll_oneoff` never blocks: clock subscriptions expire at once (on the fake clock, the time
+//! waited for passes), file descriptors cannot be polled. Any other WASI function a module
+//! imports is linked to a stub that fails the call with a clear message if the module ever
+//! calls it.
 
 use wasmtime::{Caller, Extern, Linker, Memory, Module};
 
 use super::CallState;
-use crate::limits::{MAX_IOVECS, MAX_RANDOM_BYTES};
+use crate::limits::{MAX_IOVECS, MAX_POLL_SUBSCRIPTIONS, MAX_RANDOM_BYTES};
 
 /// The WASI preview 1 import module name.
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
@@ -22,6 +25,7 @@ mod errno {
     pub const FAULT: i32 = 21;
     pub const INVAL: i32 = 28;
     pub const NOSYS: i32 = 52;
+    pub const NOTSUP: i32 = 58;
     pub const SPIPE: i32 = 70;
 }
 
@@ -152,18 +156,125 @@ const FAKE_EPOCH: u64 = 1_640_995_200_000_000_000;
 /// How far the fake clock moves on each reading: 1 ms.
 const FAKE_TICK: u64 = 1_000_000;
 
-/// The clock of a module that is not granted one (as wazero's defaults, which the original
-/// host used): it tells nothing about real time and is the same in every call, yet moves
-/// forward on each reading, so that guests whose runtime needs a clock to start (Go's
-/// `wasip1`) run, and a runtime waiting for time to pass does not spin forever.
-fn fake_clock<P>(state: &mut CallState<P>, id: i32) -> u64 {
-    state.clock_reads += 1;
-    let elapsed = state.clock_reads.saturating_mul(FAKE_TICK);
+/// The fake clock `id` (0 realtime, 1 monotonic) after `elapsed` nanoseconds of fake time.
+fn fake_now(elapsed: u64, id: u32) -> u64 {
     if id == 0 {
         FAKE_EPOCH.saturating_add(elapsed)
     } else {
         elapsed
     }
+}
+
+/// The clock of a module that is not granted one (as wazero's defaults, which the original
+/// host used): it tells nothing about real time and is the same in every call, yet moves
+/// forward on each reading, so that guests whose runtime needs a clock to start (Go's
+/// `wasip1`) run, and a runtime waiting for time to pass does not spin forever.
+fn fake_clock<P>(state: &mut CallState<P>, id: u32) -> u64 {
+    state.fake_elapsed = state.fake_elapsed.saturating_add(FAKE_TICK);
+    fake_now(state.fake_elapsed, id)
+}
+
+/// The real clock `id` (0 realtime, 1 monotonic since the call started), for modules granted it.
+fn real_now<P>(state: &CallState<P>, id: u32) -> u64 {
+    if id == 0 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    } else {
+        state.started.elapsed().as_nanos() as u64
+    }
+}
+
+/// Size of a WASI `subscription` and of an `event`.
+const SUBSCRIPTION_SIZE: usize = 48;
+const EVENT_SIZE: usize = 32;
+/// `eventtype` values.
+const EVENT_CLOCK: u8 = 0;
+const EVENT_FD_READ: u8 = 1;
+const EVENT_FD_WRITE: u8 = 2;
+/// `subclockflags::subscription_clock_abstime`.
+const ABSTIME: u16 = 1;
+
+/// The events of a `poll_oneoff` call and the nanoseconds waited for, or the errno of the call.
+type PollAnswer = Result<(Vec<Event>, u64), i32>;
+
+/// One `event` of a `poll_oneoff` answer.
+#[derive(Debug, PartialEq, Eq)]
+struct Event {
+    userdata: u64,
+    error: u16,
+    kind: u8,
+}
+
+impl Event {
+    fn bytes(&self) -> [u8; EVENT_SIZE] {
+        let mut b = [0u8; EVENT_SIZE];
+        b[0..8].copy_from_slice(&self.userdata.to_le_bytes());
+        b[8..10].copy_from_slice(&self.error.to_le_bytes());
+        b[10] = self.kind;
+        b
+    }
+}
+
+/// Answers `poll_oneoff` for the subscriptions in `subs` (`SUBSCRIPTION_SIZE` bytes each)
+/// without waiting. File descriptors cannot be polled: each fd subscription is an event with
+/// `ENOTSUP`, ready at once. Otherwise the clock subscription(s) expiring first fire at once;
+/// `now(id)` reads clock `id` without moving it, and the time waited for is returned so that the
+/// caller can let that much fake time pass (a real clock is not moved: the module sees that no
+/// time passed and may poll again, within its call's deadline). Returns the errno of the whole
+/// call for a subscription of an unknown type.
+fn poll(subs: &[u8], now: impl Fn(u32) -> u64) -> PollAnswer {
+    let mut ready = Vec::new();
+    let mut clocks = Vec::new();
+    for sub in subs.chunks_exact(SUBSCRIPTION_SIZE) {
+        let userdata = u64::from_le_bytes(sub[0..8].try_into().expect("8 bytes"));
+        match sub[8] {
+            EVENT_CLOCK => {
+                let id = u32::from_le_bytes(sub[16..20].try_into().expect("4 bytes"));
+                let timeout = u64::from_le_bytes(sub[24..32].try_into().expect("8 bytes"));
+                let flags = u16::from_le_bytes(sub[40..42].try_into().expect("2 bytes"));
+                if id > 1 {
+                    ready.push(Event {
+                        userdata,
+                        error: errno::INVAL as u16,
+                        kind: EVENT_CLOCK,
+                    });
+                    continue;
+                }
+                let wait = if flags & ABSTIME != 0 {
+                    timeout.saturating_sub(now(id))
+                } else {
+                    timeout
+                };
+                clocks.push((userdata, wait));
+            }
+            kind @ (EVENT_FD_READ | EVENT_FD_WRITE) => ready.push(Event {
+                userdata,
+                error: errno::NOTSUP as u16,
+                kind,
+            }),
+            _ => return Err(errno::INVAL),
+        }
+    }
+    let first = clocks.iter().map(|&(_, wait)| wait).min();
+    let waited = match first {
+        // Something is ready without waiting: only clocks already expired fire with it.
+        Some(_) if !ready.is_empty() => 0,
+        Some(wait) => wait,
+        None => 0,
+    };
+    ready.extend(
+        clocks
+            .iter()
+            .filter(|&&(_, wait)| wait <= waited)
+            .map(|&(userdata, _)| Event {
+                userdata,
+                error: 0,
+                kind: EVENT_CLOCK,
+            }),
+    );
+    Ok((ready, waited))
 }
 
 /// Adds the preview 1 functions this host implements to `linker`.
@@ -358,14 +469,13 @@ pub fn add_to_linker<P: Send + 'static>(linker: &mut Linker<CallState<P>>) -> wa
         WASI_MODULE,
         "clock_time_get",
         |mut caller: Caller<'_, CallState<P>>, id: i32, _precision: i64, out: u32| -> i32 {
-            let now = match id {
-                _ if !(0..=1).contains(&id) => return errno::INVAL,
-                _ if !caller.data().clock => fake_clock(caller.data_mut(), id),
-                0 => std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0),
-                _ => caller.data().started.elapsed().as_nanos() as u64,
+            let Ok(id @ 0..=1) = u32::try_from(id) else {
+                return errno::INVAL;
+            };
+            let now = if caller.data().clock {
+                real_now(caller.data(), id)
+            } else {
+                fake_clock(caller.data_mut(), id)
             };
             let Some(mem) = memory(&mut caller) else {
                 return errno::FAULT;
@@ -375,6 +485,52 @@ pub fn add_to_linker<P: Send + 'static>(linker: &mut Linker<CallState<P>>) -> wa
             } else {
                 errno::FAULT
             }
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "poll_oneoff",
+        |mut caller: Caller<'_, CallState<P>>,
+         subs: u32,
+         events: u32,
+         count: u32,
+         nevents: u32|
+         -> i32 {
+            // The guest chooses the count: it must not choose the size of a host allocation.
+            if count == 0 || count > MAX_POLL_SUBSCRIPTIONS {
+                return errno::INVAL;
+            }
+            let Some(mem) = memory(&mut caller) else {
+                return errno::FAULT;
+            };
+            let (data, state) = mem.data_and_store_mut(&mut caller);
+            let start = subs as usize;
+            let Some(input) = start
+                .checked_add(count as usize * SUBSCRIPTION_SIZE)
+                .and_then(|end| data.get(start..end))
+            else {
+                return errno::FAULT;
+            };
+            let answer = if state.clock {
+                poll(input, |id| real_now(state, id))
+            } else {
+                let elapsed = state.fake_elapsed;
+                poll(input, |id| fake_now(elapsed, id))
+            };
+            let (ready, waited) = match answer {
+                Ok(a) => a,
+                Err(e) => return e,
+            };
+            let bytes: Vec<u8> = ready.iter().flat_map(|e| e.bytes()).collect();
+            if !write_bytes(data, events, &bytes)
+                || !write_bytes(data, nevents, &(ready.len() as u32).to_le_bytes())
+            {
+                return errno::FAULT;
+            }
+            if !state.clock {
+                state.fake_elapsed = state.fake_elapsed.saturating_add(waited);
+            }
+            errno::SUCCESS
         },
     )?;
     linker.func_wrap(
@@ -432,4 +588,119 @@ pub fn stub_missing<P: Default + Send + 'static>(
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clock subscription, as a guest lays it out.
+    fn clock(userdata: u64, id: u32, timeout: u64, flags: u16) -> [u8; SUBSCRIPTION_SIZE] {
+        let mut b = [0u8; SUBSCRIPTION_SIZE];
+        b[0..8].copy_from_slice(&userdata.to_le_bytes());
+        b[8] = EVENT_CLOCK;
+        b[16..20].copy_from_slice(&id.to_le_bytes());
+        b[24..32].copy_from_slice(&timeout.to_le_bytes());
+        b[40..42].copy_from_slice(&flags.to_le_bytes());
+        b
+    }
+
+    /// An fd subscription of `kind`.
+    fn fd(userdata: u64, kind: u8, fd: u32) -> [u8; SUBSCRIPTION_SIZE] {
+        let mut b = [0u8; SUBSCRIPTION_SIZE];
+        b[0..8].copy_from_slice(&userdata.to_le_bytes());
+        b[8] = kind;
+        b[16..20].copy_from_slice(&fd.to_le_bytes());
+        b
+    }
+
+    fn ok(userdata: u64) -> Event {
+        Event {
+            userdata,
+            error: 0,
+            kind: EVENT_CLOCK,
+        }
+    }
+
+    #[test]
+    fn poll_never_waits() {
+        let now = |id: u32| fake_now(5_000, id);
+        let notsup = |userdata, kind| Event {
+            userdata,
+            error: errno::NOTSUP as u16,
+            kind,
+        };
+        let cases: Vec<(&str, Vec<[u8; SUBSCRIPTION_SIZE]>, PollAnswer)> = vec![
+            (
+                "relative monotonic",
+                vec![clock(1, 1, 1_000_000_000, 0)],
+                Ok((vec![ok(1)], 1_000_000_000)),
+            ),
+            (
+                "the first of two clocks fires",
+                vec![clock(1, 1, 30, 0), clock(2, 0, 20, 0)],
+                Ok((vec![ok(2)], 20)),
+            ),
+            (
+                "equal timeouts fire together",
+                vec![clock(1, 1, 20, 0), clock(2, 1, 20, 0)],
+                Ok((vec![ok(1), ok(2)], 20)),
+            ),
+            (
+                "absolute monotonic: the rest of the wait",
+                vec![clock(3, 1, 7_000, ABSTIME)],
+                Ok((vec![ok(3)], 2_000)),
+            ),
+            (
+                "absolute realtime in the past",
+                vec![clock(3, 0, 1, ABSTIME)],
+                Ok((vec![ok(3)], 0)),
+            ),
+            (
+                "unknown clock",
+                vec![clock(4, 2, 1, 0)],
+                Ok((
+                    vec![Event {
+                        userdata: 4,
+                        error: errno::INVAL as u16,
+                        kind: EVENT_CLOCK,
+                    }],
+                    0,
+                )),
+            ),
+            (
+                "fds cannot be polled, and no time passes",
+                vec![
+                    fd(5, EVENT_FD_READ, 0),
+                    clock(6, 1, 10, 0),
+                    fd(7, EVENT_FD_WRITE, 1),
+                ],
+                Ok((vec![notsup(5, EVENT_FD_READ), notsup(7, EVENT_FD_WRITE)], 0)),
+            ),
+            (
+                "an expired clock fires with the fds",
+                vec![fd(5, EVENT_FD_READ, 0), clock(6, 1, 0, 0)],
+                Ok((vec![notsup(5, EVENT_FD_READ), ok(6)], 0)),
+            ),
+            ("unknown event type", vec![fd(8, 3, 0)], Err(errno::INVAL)),
+        ];
+        for (name, subs, want) in cases {
+            let bytes: Vec<u8> = subs.concat();
+            assert_eq!(poll(&bytes, now), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn event_layout() {
+        let b = Event {
+            userdata: 0x0102_0304_0506_0708,
+            error: 58,
+            kind: EVENT_FD_WRITE,
+        }
+        .bytes();
+        assert_eq!(&b[0..8], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&b[8..10], &58u16.to_le_bytes());
+        assert_eq!(b[10], 2);
+        assert!(b[11..].iter().all(|&x| x == 0));
+    }
 }

@@ -54,6 +54,21 @@ func TestCheck(t *testing.T) {
 	if code, out, errOut := runCLI(t, "", "check", "--kind", "admission", bad); code != 1 || errOut == "" {
 		t.Fatalf("invalid configuration: exit %d\n%s%s", code, out, errOut)
 	}
+	// The matching fields are validated by the admission plugin; check reports
+	// their problems with the file, the module and the field too.
+	rules := t.TempDir() + "/rules.yaml"
+	config := "modules:\n- name: v\n  module: " + fixtures.Path(t, "magic-validator") +
+		"\n  rules: [{operations: [EXPLODE], apiGroups: [''], apiVersions: [v1], resources: [configmaps]}]\n  matchPolicy: Fuzzy\n"
+	if err := os.WriteFile(rules, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "check", "--kind", "admission", rules)
+	for _, want := range []string{rules + `: admission plugin "WASM": invalid admission configuration (2 problems):`,
+		`modules[0] "v": rules[0].operations[0]: Unsupported value: "EXPLODE"`, `modules[0] "v": matchPolicy: Unsupported value: "Fuzzy"`} {
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("invalid rule: want exit 1 and %q, got exit %d\n%s%s", want, code, out, errOut)
+		}
+	}
 }
 
 func TestAuthenticateCLI(t *testing.T) {

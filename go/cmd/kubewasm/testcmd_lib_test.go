@@ -28,6 +28,8 @@ func requireExampleModules(t *testing.T) {
 	requireFixtures(t)
 	fixtures.Path(t, "safe-annotations")
 	fixtures.Path(t, "annotate")
+	fixtures.Path(t, "go-mutator") // examples/tests/go-admission.yaml: make fixtures-go
+	fixtures.Path(t, "go-validator")
 }
 
 // TestExampleSuites: the suites shipped in examples/tests pass.

@@ -42,6 +42,6 @@ func (h *Handle) InitLogs() ([]LogLine, error) {
 // logInitNotes writes a new handle's load-time notes to klog once.
 func logInitNotes(h *Handle) {
 	if lines, err := h.InitLogs(); err == nil {
-		Log(h.kind, lines, nil)
+		Log(h.kind, lines)
 	}
 }

@@ -73,14 +73,11 @@ type LogLine struct {
 }
 
 // Log writes the lines to klog at matching levels: debug at V(4), info at
-// V(2), warning and error as such. redact, when not nil, is applied to every
-// message first (the authenticator uses it to keep tokens out of logs).
-func Log(kind Kind, lines []LogLine, redact func(string) string) {
+// V(2), warning and error as such. The lines come from the library with
+// bearer tokens already redacted (the library owns redaction).
+func Log(kind Kind, lines []LogLine) {
 	for _, l := range lines {
 		msg := l.Message
-		if redact != nil {
-			msg = redact(msg)
-		}
 		switch l.Level {
 		case "error":
 			klog.Errorf("kubewasm %s module %q: %s", kind, l.Module, msg)

@@ -1,4 +1,5 @@
-//! A tiny guest library for kubewasm modules of type `wasi`.
+//! The Rust guest library for kubewasm modules of type `wasi` (see `README.md` next to this
+//! crate for a five-minute start, and `docs/modules-rust.md` in the repository).
 //!
 //! The protocol (compatible with the original `dvob/k8s-wasi-rs` guest library):
 //!
@@ -10,18 +11,90 @@
 //! 3. the module writes ONE JSON document to stdout: `{"response": <review>}` on success,
 //!    `{"response": null, "error": "<message>"}` on failure. Nothing else goes to stdout.
 //!
-//! A module is a `cdylib` crate with one handler function and one registration macro (the
-//! handler must not be named like the export it registers, e.g. not `validate`):
+//! A module is a `cdylib` crate built for `wasm32-wasip1` with one handler function and one
+//! registration macro. The handler gets the review and the settings and returns the answer or
+//! an error message (which fails the call: the step's failure policy applies). It must not be
+//! named like the export it registers (not `authn`, `authz` or `validate`).
 //!
-//! ```ignore
+//! An authenticator (module [`authn`]):
+//!
+//! ```
 //! use kubewasm_guest::{authn, NoSettings};
 //!
-//! fn authenticate(review: authn::TokenReview, _settings: Option<NoSettings>)
-//!     -> Result<authn::TokenReview, String> {
-//!     Ok(authn::unauthenticated())
+//! fn authenticate(
+//!     review: authn::TokenReview,
+//!     _settings: Option<NoSettings>,
+//! ) -> Result<authn::TokenReview, String> {
+//!     match review.spec.token.as_deref() {
+//!         Some("magic-token") => Ok(authn::authenticate("0", "magic-user", ["magic-group"])),
+//!         Some(_) => Ok(authn::unauthenticated()),
+//!         None => Err("no token in request".into()),
+//!     }
 //! }
 //! kubewasm_guest::register_authenticator!(authenticate);
+//! # let review = kubewasm_guest::serde_json::from_str(r#"{"spec": {"token": "magic-token"}}"#).unwrap();
+//! # let out = kubewasm_guest::serde_json::to_value(authenticate(review, None).unwrap()).unwrap();
+//! # assert_eq!(out["status"]["user"]["username"], "magic-user");
 //! ```
+//!
+//! An authorizer with settings (module [`authz`]); any `serde::de::DeserializeOwned` type works,
+//! and `deny_unknown_fields` turns a typo in the configuration into a failed call:
+//!
+//! ```
+//! use kubewasm_guest::authz;
+//! use kubewasm_guest::serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! #[serde(crate = "kubewasm_guest::serde", deny_unknown_fields)]
+//! struct Settings {
+//!     group: String,
+//! }
+//!
+//! fn authorize(
+//!     review: authz::SubjectAccessReview,
+//!     settings: Option<Settings>,
+//! ) -> Result<authz::SubjectAccessReview, String> {
+//!     let settings = settings.ok_or("no settings")?;
+//!     let spec = review.spec.ok_or("no spec in request")?;
+//!     Ok(if spec.groups.contains(&settings.group) {
+//!         authz::allow()
+//!     } else {
+//!         authz::no_opinion()
+//!     })
+//! }
+//! kubewasm_guest::register_authorizer!(authorize);
+//! # let review = kubewasm_guest::serde_json::from_str(r#"{"spec": {"groups": ["ops"]}}"#).unwrap();
+//! # let s = Settings { group: "ops".into() };
+//! # assert_eq!(kubewasm_guest::serde_json::to_value(authorize(review, Some(s)).unwrap()).unwrap()["status"]["allowed"], true);
+//! ```
+//!
+//! A validating admission module (module [`admission`]; mutating modules answer with
+//! [`admission::mutate_json_patch`] or [`admission::mutate_full`] and are configured with
+//! `mutating: true`):
+//!
+//! ```
+//! use kubewasm_guest::{admission, NoSettings};
+//!
+//! fn admit(
+//!     review: admission::AdmissionReview,
+//!     _settings: Option<NoSettings>,
+//! ) -> Result<admission::AdmissionReview, String> {
+//!     let request = review.into_request()?;
+//!     let object = request.object_of_kind("v1", "ConfigMap")?;
+//!     if object["data"].get("not-allowed-value").is_some() {
+//!         return Ok(admission::reject(&request.uid, "value 'not-allowed-value' not allowed in configmap", 403));
+//!     }
+//!     Ok(admission::accept(&request.uid))
+//! }
+//! kubewasm_guest::register_admitter!(admit);
+//! # let review = kubewasm_guest::serde_json::from_str(r#"{"request": {"uid": "u", "object":
+//! #     {"apiVersion": "v1", "kind": "ConfigMap", "data": {"not-allowed-value": "x"}}}}"#).unwrap();
+//! # let out = kubewasm_guest::serde_json::to_value(admit(review, None).unwrap()).unwrap();
+//! # assert_eq!(out["response"]["allowed"], false);
+//! ```
+//!
+//! Handlers are plain functions: unit-test them on the host target with `cargo test`, as the
+//! hidden lines of these examples do.
 
 #![warn(missing_docs)]
 

@@ -19,6 +19,7 @@
 //! | `contradiction` | (authz) allowed and denied at once |
 //! | `deep` | an answer nesting 100,000 arrays deep |
 //! | `capabilities` | asks for the clock, a file, a socket, the environment and random bytes, and answers with what it got |
+//! | `sleep` | reads its arguments, the monotonic clock, sleeps an hour through `poll_oneoff` (a clock subscription), reads the clock again, polls stdin (an fd subscription), and answers with what it got |
 //! | `oob` | loads from an address past its memory (a trap the host sees as a fault signal) |
 
 use std::io::Read;
@@ -68,6 +69,38 @@ extern "C" {
         out: i32,
     ) -> i32;
     fn sock_accept(fd: i32, flags: i32, out: i32) -> i32;
+    fn args_sizes_get(count: i32, size: i32) -> i32;
+    fn args_get(argv: i32, buf: i32) -> i32;
+    fn poll_oneoff(subs: i32, events: i32, count: i32, nevents: i32) -> i32;
+}
+
+/// Polls one WASI subscription of `kind` (0 clock, 1 fd read) with `body` at its offset 16,
+/// returning (errno, number of events, first event's error).
+fn poll_one(kind: u8, body: &[u8]) -> (i32, u32, u16) {
+    let mut sub = [0u8; 48];
+    sub[0..8].copy_from_slice(&7u64.to_le_bytes());
+    sub[8] = kind;
+    sub[16..16 + body.len()].copy_from_slice(body);
+    let mut event = [0u8; 32];
+    let mut n = 0u32;
+    // SAFETY: WASI import; the buffers are live and sized as the ABI says.
+    let errno = unsafe {
+        poll_oneoff(
+            sub.as_ptr() as i32,
+            event.as_mut_ptr() as i32,
+            1,
+            &mut n as *mut u32 as i32,
+        )
+    };
+    (errno, n, u16::from_le_bytes([event[8], event[9]]))
+}
+
+/// Reads the monotonic clock.
+fn monotonic() -> u64 {
+    let mut t = 0u64;
+    // SAFETY: WASI import with a live out-pointer.
+    unsafe { clock_time_get(1, 1, &mut t as *mut u64 as i32) };
+    t
 }
 
 fn b64(v: &Value) -> String {
@@ -79,12 +112,17 @@ fn review(response: Value) -> Value {
 }
 
 fn json_patch(uid: &Value, ops: Vec<Value>) -> Value {
-    review(json!({"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": b64(&Value::Array(ops))}))
+    review(
+        json!({"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": b64(&Value::Array(ops))}),
+    )
 }
 
 /// The answer for `attack`, or an error message.
 fn answer(entry: Entry, request: &Value, s: &Settings) -> Result<Value, String> {
-    let uid = request.pointer("/request/uid").cloned().unwrap_or(Value::Null);
+    let uid = request
+        .pointer("/request/uid")
+        .cloned()
+        .unwrap_or(Value::Null);
     Ok(match s.attack.as_str() {
         "patch-copies" => {
             let mut ops = vec![json!({"op": "add", "path": "/data/k0", "value": "x".repeat(1024)})];
@@ -128,19 +166,26 @@ fn answer(entry: Entry, request: &Value, s: &Settings) -> Result<Value, String> 
             let unit = "\u{1b}[31mred\u{1b}[0m\nforged: log line\r\0";
             let message = unit.repeat(s.size.unwrap_or(1 << 20) / unit.len() + 1);
             match entry {
-                Entry::Authz => json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-                    "status": {"allowed": false, "denied": true, "reason": message}}),
+                Entry::Authz => {
+                    json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                    "status": {"allowed": false, "denied": true, "reason": message}})
+                }
                 _ => review(json!({"uid": uid, "allowed": false,
                     "status": {"code": 403, "message": message, "reason": message}})),
             }
         }
         "user-token" => {
-            let token = request.pointer("/spec/token").cloned().unwrap_or(Value::Null);
+            let token = request
+                .pointer("/spec/token")
+                .cloned()
+                .unwrap_or(Value::Null);
             json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
                 "status": {"authenticated": true, "user": {"username": token}}})
         }
         "user-huge" => {
-            let groups: Vec<String> = (0..s.count.unwrap_or(100_000)).map(|i| format!("group-{i}")).collect();
+            let groups: Vec<String> = (0..s.count.unwrap_or(100_000))
+                .map(|i| format!("group-{i}"))
+                .collect();
             json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
                 "status": {"authenticated": true, "user": {"username": "someone", "groups": groups}}})
         }
@@ -150,7 +195,12 @@ fn answer(entry: Entry, request: &Value, s: &Settings) -> Result<Value, String> 
             let mut written = 0u32;
             // SAFETY: a WASI import; the host validates every pointer it is given.
             let errno = unsafe {
-                fd_write(1, iov.as_ptr() as i32, 1 << 30, &mut written as *mut u32 as i32)
+                fd_write(
+                    1,
+                    iov.as_ptr() as i32,
+                    1 << 30,
+                    &mut written as *mut u32 as i32,
+                )
             };
             return Err(format!("fd_write returned errno {errno}"));
         }
@@ -160,8 +210,10 @@ fn answer(entry: Entry, request: &Value, s: &Settings) -> Result<Value, String> 
             let errno = unsafe { random_get(buf.as_ptr() as i32, 64 << 20) };
             return Err(format!("random_get returned errno {errno}"));
         }
-        "contradiction" => json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-            "status": {"allowed": true, "denied": true}}),
+        "contradiction" => {
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "status": {"allowed": true, "denied": true}})
+        }
         "deep" => {
             let mut out = b"{\"response\":".to_vec();
             out.extend(std::iter::repeat_n(b'[', 100_000));
@@ -181,7 +233,17 @@ fn answer(entry: Entry, request: &Value, s: &Settings) -> Result<Value, String> 
                 [
                     clock_time_get(0, 1, &mut time as *mut u64 as i32),
                     environ_sizes_get(&mut count as *mut u32 as i32, &mut size as *mut u32 as i32),
-                    path_open(3, 0, path.as_ptr() as i32, path.len() as i32, 0, 1, 1, 0, &mut fd as *mut u32 as i32),
+                    path_open(
+                        3,
+                        0,
+                        path.as_ptr() as i32,
+                        path.len() as i32,
+                        0,
+                        1,
+                        1,
+                        0,
+                        &mut fd as *mut u32 as i32,
+                    ),
                     sock_accept(3, 0, &mut fd as *mut u32 as i32),
                     random_get(random.as_mut_ptr() as i32, 8),
                 ]
@@ -189,6 +251,31 @@ fn answer(entry: Entry, request: &Value, s: &Settings) -> Result<Value, String> 
             return Err(format!(
                 "clock {} environ {} ({count} variables) path_open {} sock_accept {} random {} {random:?}",
                 got[0], got[1], got[2], got[3], got[4]
+            ));
+        }
+        "sleep" => {
+            let (mut count, mut size) = (0u32, 0u32);
+            // SAFETY: WASI imports with live out-pointers and a buffer of the size the host gave.
+            let args = unsafe {
+                args_sizes_get(&mut count as *mut u32 as i32, &mut size as *mut u32 as i32);
+                let mut argv = vec![0u32; count as usize];
+                let mut buf = vec![0u8; size as usize];
+                args_get(argv.as_mut_ptr() as i32, buf.as_mut_ptr() as i32);
+                buf.split(|&b| b == 0)
+                    .take(count as usize)
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+            };
+            let before = monotonic();
+            let mut clock = [0u8; 32];
+            clock[0..4].copy_from_slice(&1u32.to_le_bytes()); // monotonic
+            clock[8..16].copy_from_slice(&3_600_000_000_000u64.to_le_bytes()); // one hour
+            let slept = poll_one(0, &clock);
+            let after = monotonic();
+            let fd = poll_one(1, &0u32.to_le_bytes());
+            return Err(format!(
+                "args {args:?} slept {slept:?} for {} s fd {fd:?}",
+                (after - before) / 1_000_000_000
             ));
         }
         "oob" => {
