@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
 	"github.com/kubewasm/kubewasm/go/internal/metrics"
+	"github.com/kubewasm/kubewasm/go/internal/reload"
 )
 
 // Audit annotation key prefixes. They mirror the webhook dispatchers' keys
@@ -132,8 +134,32 @@ func sameInvocation(a, b *generic.WebhookInvocation) bool {
 }
 
 // Admit implements admission.MutationInterface: the mutating modules.
+//
+// The modules are matched on the current generation without a reference to
+// it (matching reads Go data only): a request that matches nothing costs no
+// atomic operation. The reference is taken before the first library call;
+// if the generation was swapped out and freed in between, the request starts
+// over on the new one (errStaleGeneration).
 func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admission.ObjectInterfaces) error {
-	if len(p.mutating) == 0 || rules.IsExemptAdmissionConfigurationResource(attr) {
+	for {
+		gen := p.gens.Current()
+		if gen == nil {
+			return admission.NewForbidden(attr, binding.ErrClosed)
+		}
+		if err := p.admit(ctx, gen, attr, o); err != errStaleGeneration {
+			return err
+		}
+	}
+}
+
+// errStaleGeneration: the generation a request was matched on was freed
+// before its first library call; the request starts over.
+var errStaleGeneration = errors.New("kubewasm: the configuration was reloaded during the request")
+
+// admit is Admit on one generation.
+func (p *Plugin) admit(ctx context.Context, gen *reload.Generation[*generation], attr admission.Attributes, o admission.ObjectInterfaces) error {
+	c := gen.Value
+	if len(c.mutating) == 0 || rules.IsExemptAdmissionConfigurationResource(attr) {
 		return nil
 	}
 	if !p.WaitForReady() {
@@ -141,13 +167,19 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 	}
 	reinvokeCtx := attr.GetReinvocationContext()
 	var rc *reinvokeContext
+	stale, acquired := false, false
+	defer func() {
+		if acquired {
+			gen.Release()
+		}
+	}()
 	if reinvokeCtx.IsReinvoke() {
-		if !p.reinvoke {
+		if !c.reinvoke {
 			// Only IfNeeded modules are ever reinvoked.
 			return nil
 		}
 	}
-	if p.reinvoke {
+	if c.reinvoke {
 		if v := reinvokeCtx.Value(PluginName); v != nil {
 			rc = v.(*reinvokeContext)
 		} else {
@@ -157,7 +189,11 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 		if reinvokeCtx.IsReinvoke() && rc.isOutputChangedSinceLastInvocation(attr.GetObject()) {
 			rc.requireReinvokingPreviouslyInvoked()
 		}
-		defer func() { rc.setLastInvocationOutput(attr.GetObject()) }()
+		defer func() {
+			if !stale {
+				rc.setLastInvocationOutput(attr.GetObject())
+			}
+		}()
 	}
 	var skip func(*module) bool
 	if reinvokeCtx.IsReinvoke() {
@@ -188,13 +224,20 @@ func (p *Plugin) Admit(ctx context.Context, attr admission.Attributes, o admissi
 		if len(pending.modules) == 0 {
 			return nil
 		}
+		if !acquired {
+			if !gen.TryAcquire() {
+				stale = true
+				return errStaleGeneration
+			}
+			acquired = true
+		}
 		g := pending
 		pending = group{}
 		called = true
 		gi++
-		return p.callMutating(ctx, g, v, o, round, gi-1, reinvokeCtx, rc, failures)
+		return p.callMutating(ctx, c, g, v, o, round, gi-1, reinvokeCtx, rc, failures)
 	}
-	for _, m := range p.mutating {
+	for _, m := range c.mutating {
 		if skip != nil && skip(m) {
 			continue
 		}
@@ -270,8 +313,24 @@ func trackReinvocation(reinvokeCtx admission.ReinvocationContext, rc *reinvokeCo
 }
 
 // Validate implements admission.ValidationInterface: the validating modules.
+// Like Admit, it matches on the current generation without a reference and
+// takes one only when a module matched.
 func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admission.ObjectInterfaces) error {
-	if len(p.validating) == 0 || rules.IsExemptAdmissionConfigurationResource(attr) {
+	for {
+		gen := p.gens.Current()
+		if gen == nil {
+			return admission.NewForbidden(attr, binding.ErrClosed)
+		}
+		if err := p.validate(ctx, gen, attr, o); err != errStaleGeneration {
+			return err
+		}
+	}
+}
+
+// validate is Validate on one generation.
+func (p *Plugin) validate(ctx context.Context, gen *reload.Generation[*generation], attr admission.Attributes, o admission.ObjectInterfaces) error {
+	c := gen.Value
+	if len(c.validating) == 0 || rules.IsExemptAdmissionConfigurationResource(attr) {
 		return nil
 	}
 	if !p.WaitForReady() {
@@ -280,7 +339,7 @@ func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admi
 	v := &versionedAttributeAccessor{attr: attr, objectInterfaces: o}
 	failures := &validationFailures{key: ValidationFailureAuditAnnotationKey}
 	defer failures.publish(attr)
-	groups, err := p.match(ctx, p.validating, attr, o, v, nil)
+	groups, err := p.match(ctx, c.validating, attr, o, v, nil)
 	if err != nil {
 		return err
 	}
@@ -288,6 +347,10 @@ func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admi
 		report(ctx, PhaseReport{Phase: binding.PhaseValidating})
 		return nil
 	}
+	if !gen.TryAcquire() {
+		return errStaleGeneration
+	}
+	defer gen.Release()
 	for _, g := range groups {
 		va, err := v.VersionedAttribute(g.invocation.Kind)
 		if err != nil {
@@ -300,7 +363,7 @@ func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admi
 		if err != nil {
 			return apierrors.NewInternalError(err)
 		}
-		res := p.invoke(ctx, binding.PhaseValidating, g, req)
+		res := p.invoke(ctx, c, binding.PhaseValidating, attr.GetOperation(), g, req)
 		p.passThrough(ctx, va, binding.PhaseValidating, 0, g, res)
 		if err := decide(ctx, g, res, failures); err != nil {
 			return err
@@ -310,7 +373,7 @@ func (p *Plugin) Validate(ctx context.Context, attr admission.Attributes, o admi
 }
 
 // callMutating runs one group of mutating modules and applies their patch.
-func (p *Plugin) callMutating(ctx context.Context, g group, v *versionedAttributeAccessor, o admission.ObjectInterfaces, round, gi int, reinvokeCtx admission.ReinvocationContext, rc *reinvokeContext, failures *validationFailures) error {
+func (p *Plugin) callMutating(ctx context.Context, c *generation, g group, v *versionedAttributeAccessor, o admission.ObjectInterfaces, round, gi int, reinvokeCtx admission.ReinvocationContext, rc *reinvokeContext, failures *validationFailures) error {
 	va, err := v.VersionedAttribute(g.invocation.Kind)
 	if err != nil {
 		return err
@@ -323,7 +386,7 @@ func (p *Plugin) callMutating(ctx context.Context, g group, v *versionedAttribut
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
-	res := p.invoke(ctx, binding.PhaseMutating, g, req)
+	res := p.invoke(ctx, c, binding.PhaseMutating, va.GetOperation(), g, req)
 	p.passThrough(ctx, va, binding.PhaseMutating, round, g, res)
 	changed := false
 	err = decide(ctx, g, res, failures)
@@ -382,7 +445,7 @@ func buildRequest(va *admission.VersionedAttributes, inv *generic.WebhookInvocat
 // invoke makes the one library call of a group. A library error (not a module
 // failure: those are in the result) fails every module of the group, and is
 // then handled with their failure policies: Fail if any of them says Fail.
-func (p *Plugin) invoke(ctx context.Context, phase binding.Phase, g group, req []byte) *Result {
+func (p *Plugin) invoke(ctx context.Context, c *generation, phase binding.Phase, op admission.Operation, g group, req []byte) *Result {
 	ids := make([]uint32, len(g.modules))
 	names := make([]string, len(g.modules))
 	for i, m := range g.modules {
@@ -391,7 +454,7 @@ func (p *Plugin) invoke(ctx context.Context, phase binding.Phase, g group, req [
 	}
 	var res Result
 	start := time.Now()
-	err := p.admitter.Admit(phase, ids, req, binding.TimeoutFrom(ctx), func(out []byte) error {
+	err := c.admitter.Admit(phase, ids, req, binding.TimeoutFrom(ctx), func(out []byte) error {
 		metrics.ObserveCall(binding.KindAdmission, start)
 		return json.Unmarshal(out, &res)
 	})
@@ -412,8 +475,60 @@ func (p *Plugin) invoke(ctx context.Context, phase binding.Phase, g group, req [
 		}
 	}
 	metrics.ObserveOutcomes(binding.KindAdmission, res.Outcomes)
+	observeModules(phase, op, g, &res, err)
 	report(ctx, PhaseReport{Phase: phase, Matched: names, Result: &res})
 	return &res
+}
+
+// observeModules records the webhook-shaped per-module series of one call:
+// every module's duration by operation and whether it rejected the request
+// (its answer or failure said no and its validationActions have Deny), its
+// rejection with the HTTP code and the failure kind, and its fail-open. A
+// failed library call (libErr) counts as a hostError failure of every module
+// of the group, handled with their failure policies as invoke handles it.
+func observeModules(phase binding.Phase, op admission.Operation, g group, res *Result, libErr error) {
+	typ := metrics.TypeValidating
+	if phase == binding.PhaseMutating {
+		typ = metrics.TypeAdmit
+	}
+	outcomes := res.Outcomes
+	if libErr != nil {
+		outcomes = nil
+		for _, m := range g.modules {
+			outcome := "ignored"
+			if m.config.Name == res.Module {
+				outcome = "error"
+			} else if !m.failOpen() {
+				continue // not reached: the failing module ends the call
+			}
+			outcomes = append(outcomes, binding.Outcome{Module: m.config.Name, Outcome: outcome, Failure: binding.FailureHostError})
+		}
+	}
+	for _, o := range outcomes {
+		m := g.byName(o.Module)
+		obs := metrics.AdmissionModule{Outcome: o, Type: typ, Operation: string(op)}
+		switch o.Outcome {
+		case "rejected":
+			obs.Rejected, obs.Code = true, 403
+			if res.Module == o.Module && res.Status != nil && res.Status.Code != 0 {
+				obs.Code = res.Status.Code
+			}
+		case "error":
+			obs.Rejected, obs.Code = true, 500
+		case "ignored":
+			obs.FailedOpen = true
+		case "overloaded":
+			if m != nil && m.failOpen() {
+				obs.FailedOpen = true
+			} else {
+				obs.Rejected, obs.Code = true, 500
+			}
+		}
+		if obs.Rejected && m != nil && !m.denies() {
+			obs.Rejected = false // Warn or Audit only: the request went on
+		}
+		metrics.ObserveAdmissionModule(obs)
+	}
 }
 
 // passThrough logs the result's log lines, adds its warnings and audit

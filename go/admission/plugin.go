@@ -25,14 +25,25 @@
 //
 // The plugin is configured through the admission configuration file
 // (--admission-control-config-file), inline under configuration: or by path:,
-// in YAML or JSON. Relative module paths in that configuration resolve
-// against the API server's working directory (the admission framework does
-// not tell a plugin where its configuration came from): use absolute paths.
+// in YAML or JSON. In kube-apiserver the patch tells the plugin that file's
+// name ([SetConfigFile]): the plugin then loads its configuration from the
+// file itself (relative module paths resolve against the directory of the
+// file that names them), watches the file, the path: file and every module
+// file, and reloads when one changes (go/internal/reload). One loaded
+// configuration, a generation, is the library handle with everything the Go
+// side derives from it (modules, match accessors, compiled match conditions,
+// the operations the plugin handles); a request runs on the generation it
+// started with. Without a file name (the CLI, tests) the configuration comes
+// from the bytes given, relative paths resolve against the working
+// directory, and nothing is watched.
 package admission
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +51,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/apiserver/pkg/admission"
 	genericadmissioninit "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/admission/plugin/cel"
@@ -54,15 +66,41 @@ import (
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
 	"github.com/kubewasm/kubewasm/go/internal/metrics"
+	"github.com/kubewasm/kubewasm/go/internal/reload"
 )
 
 // PluginName is the name of the admission plugin, as used in
 // --enable-admission-plugins and in the admission configuration file.
 const PluginName = "WASM"
 
+var (
+	configFileMu sync.Mutex
+	configFile   string
+)
+
+// SetConfigFile tells the plugin the name of the admission configuration
+// file (--admission-control-config-file) the framework reads its
+// configuration from; kube-apiserver's patch calls it before the plugins are
+// built. With it, the plugin the framework builds loads that file itself and
+// reloads it when it or a file it names changes. Empty turns that off.
+func SetConfigFile(path string) {
+	configFileMu.Lock()
+	defer configFileMu.Unlock()
+	configFile = path
+}
+
+func getConfigFile() string {
+	configFileMu.Lock()
+	defer configFileMu.Unlock()
+	return configFile
+}
+
 // Register registers the WASM admission plugin.
 func Register(plugins *admission.Plugins) {
 	plugins.Register(PluginName, func(config io.Reader) (admission.Interface, error) {
+		if path := getConfigFile(); path != "" && config != nil {
+			return NewFromConfigFile(path)
+		}
 		return NewFromReader(config, "")
 	})
 }
@@ -102,19 +140,31 @@ func (m *module) onlyDenies() bool {
 	return m.actions.Len() == 1 && m.denies()
 }
 
+// generation is one loaded configuration: the library handle and everything
+// derived from its module list. A reload swaps all of it at once.
+type generation struct {
+	admitter   admitter
+	modules    []*module
+	mutating   []*module
+	validating []*module
+	reinvoke   bool // some mutating module has reinvocationPolicy IfNeeded
+	ops        sets.Set[admission.Operation]
+
+	needNamespaces bool // some module has a non-empty namespaceSelector
+}
+
+func closeGeneration(g *generation) error { return g.admitter.Close() }
+
 // Plugin is the WASM admission plugin. It implements
 // admission.MutationInterface and admission.ValidationInterface and is safe
 // for concurrent use.
 type Plugin struct {
 	*admission.Handler
 
-	admitter   admitter
-	modules    []*module
-	mutating   []*module
-	validating []*module
-	reinvoke   bool // some mutating module has reinvocationPolicy IfNeeded
+	// gens holds the current generation; every request acquires it.
+	gens    *reload.Holder[*generation]
+	watcher *reload.Watcher[*generation] // nil unless built from a file
 
-	needNamespaces    bool // some module has a non-empty namespaceSelector
 	offlineNamespaces bool // SetNamespaceLister was used: no client needed
 	namespaceMatcher  *namespace.Matcher
 	objectMatcher     *object.Matcher
@@ -163,6 +213,82 @@ func NewFromHandle(h *binding.Handle) (*Plugin, error) {
 	return newWithAdmitter(h)
 }
 
+// NewFromConfigFile builds the plugin from the admission configuration file
+// at path (an AdmissionConfiguration whose WASM plugin has its configuration
+// inline or by path:), loading and compiling every module, and watches the
+// file, the path: file and the module files: when one changes the
+// configuration is loaded and checked again, off the request path, and
+// swapped in; a configuration that fails leaves the previous one serving
+// (every $KUBEWASM_CONFIG_RELOAD_INTERVAL, default 5s).
+func NewFromConfigFile(path string) (*Plugin, error) {
+	load := func() (*generation, []string, error) { return loadConfigFile(path) }
+	g, files, err := load()
+	if err != nil {
+		return nil, err
+	}
+	metrics.Register()
+	p := newPlugin(g)
+	p.watcher = reload.NewWatcher(binding.KindAdmission.String(), path, files, p.gens, load, reload.Interval())
+	p.watcher.Start()
+	return p, nil
+}
+
+// loadConfigFile loads one generation from the admission configuration file
+// and returns the files it was built from.
+func loadConfigFile(path string) (*generation, []string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admission plugin %q: reading the admission configuration: %w", PluginName, err)
+	}
+	files := []string{path}
+	if f := pluginConfigPath(data, filepath.Dir(path)); f != "" {
+		files = append(files, f)
+	}
+	h, err := binding.Init(binding.KindAdmission, data, filepath.Dir(path))
+	if err != nil {
+		return nil, files, fmt.Errorf("admission plugin %q: %w", PluginName, err)
+	}
+	mods, err := reload.ModuleFiles(h)
+	if err != nil {
+		_ = h.Close()
+		return nil, files, fmt.Errorf("admission plugin %q: reading module list: %w", PluginName, err)
+	}
+	g, err := newGeneration(h)
+	if err != nil {
+		_ = h.Close()
+		return nil, files, err
+	}
+	return g, append(files, mods...), nil
+}
+
+// pluginConfigPath returns the path: of the WASM plugin in an
+// AdmissionConfiguration (resolved against dir), or "" (inline, or not
+// parseable: the library reports that).
+func pluginConfigPath(data []byte, dir string) string {
+	js, err := yaml.ToJSON(data)
+	if err != nil {
+		return ""
+	}
+	var doc struct {
+		Plugins []struct {
+			Name string `json:"name"`
+			Path string `json:"path"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(js, &doc) != nil {
+		return ""
+	}
+	for _, pl := range doc.Plugins {
+		if pl.Name == PluginName && pl.Path != "" {
+			if filepath.IsAbs(pl.Path) {
+				return pl.Path
+			}
+			return filepath.Join(dir, pl.Path)
+		}
+	}
+	return ""
+}
+
 // New builds the plugin from configuration bytes (YAML or JSON), loading and
 // compiling every module.
 func New(config []byte, baseDir string) (*Plugin, error) {
@@ -180,6 +306,29 @@ func New(config []byte, baseDir string) (*Plugin, error) {
 }
 
 func newWithAdmitter(a admitter) (*Plugin, error) {
+	g, err := newGeneration(a)
+	if err != nil {
+		return nil, err
+	}
+	return newPlugin(g), nil
+}
+
+// allOperations: the plugin's handler lets every operation through; Handles
+// asks the current generation.
+var allOperations = []admission.Operation{admission.Create, admission.Update, admission.Delete, admission.Connect}
+
+func newPlugin(g *generation) *Plugin {
+	return &Plugin{
+		Handler:          admission.NewHandler(allOperations...),
+		gens:             reload.NewHolder(g, closeGeneration),
+		namespaceMatcher: &namespace.Matcher{},
+		objectMatcher:    &object.Matcher{},
+	}
+}
+
+// newGeneration reads the admitter's module list and derives the matching
+// data from it. On error the caller still owns the admitter.
+func newGeneration(a admitter) (*generation, error) {
 	var mods []ModuleConfig
 	var decodeProblems [][]string
 	if err := a.Modules(func(out []byte) (err error) {
@@ -208,11 +357,7 @@ func newWithAdmitter(a admitter) (*Plugin, error) {
 		// and the field.
 		return nil, fmt.Errorf("admission plugin %q: invalid admission configuration (%d problem%s):\n- %s", PluginName, n, plural, strings.Join(problems, "\n- "))
 	}
-	p := &Plugin{
-		admitter:         a,
-		namespaceMatcher: &namespace.Matcher{},
-		objectMatcher:    &object.Matcher{},
-	}
+	p := &generation{admitter: a}
 	ops := sets.New[admission.Operation]()
 	for i := range mods {
 		m := &module{id: uint32(i), config: mods[i]}
@@ -249,10 +394,16 @@ func newWithAdmitter(a admitter) (*Plugin, error) {
 			}
 		}
 	}
-	// The chain skips the plugin for operations no rule names: the cheapest
-	// possible "no match".
-	p.Handler = admission.NewHandler(sets.List(ops)...)
+	p.ops = ops
 	return p, nil
+}
+
+// Handles implements admission.Interface: the chain skips the plugin for
+// operations no rule of the current configuration names, the cheapest
+// possible "no match".
+func (p *Plugin) Handles(op admission.Operation) bool {
+	g := p.gens.Current()
+	return g != nil && g.Value.ops.Has(op)
 }
 
 // accessorFor expresses the module's match configuration as a webhook, so that
@@ -288,18 +439,39 @@ func accessorFor(m *module) webhook.WebhookAccessor {
 	})
 }
 
-// Modules returns the normalized configuration of the modules, in order.
+// Modules returns the normalized configuration of the current
+// generation's modules, in order (nil after Close).
 func (p *Plugin) Modules() []ModuleConfig {
-	ret := make([]ModuleConfig, len(p.modules))
-	for i, m := range p.modules {
+	g := p.gens.Acquire()
+	if g == nil {
+		return nil
+	}
+	defer g.Release()
+	ret := make([]ModuleConfig, len(g.Value.modules))
+	for i, m := range g.Value.modules {
 		ret[i] = m.config
 	}
 	return ret
 }
 
-// Close releases the modules.
+// Close stops watching the configuration and releases the modules once the
+// requests in flight are done.
 func (p *Plugin) Close() error {
-	return p.admitter.Close()
+	if p.watcher != nil {
+		p.watcher.Stop()
+	}
+	return p.gens.Close()
+}
+
+// needNamespaces reports whether the namespace lister is needed: a module of
+// the current configuration has a namespaceSelector, or a reloaded one may
+// have.
+func (p *Plugin) needNamespaces() bool {
+	if p.watcher != nil {
+		return true
+	}
+	g := p.gens.Current()
+	return g != nil && g.Value.needNamespaces
 }
 
 // SetExternalKubeClientSet implements WantsExternalKubeClientSet: the client
@@ -312,7 +484,7 @@ func (p *Plugin) SetExternalKubeClientSet(client kubernetes.Interface) {
 // the namespace informer serves namespaceSelector. It is only started when a
 // module has a namespaceSelector.
 func (p *Plugin) SetExternalKubeInformerFactory(f informers.SharedInformerFactory) {
-	if !p.needNamespaces {
+	if !p.needNamespaces() {
 		return
 	}
 	nsInformer := f.Core().V1().Namespaces()
@@ -337,7 +509,7 @@ func (p *Plugin) SetAuthorizer(a authorizer.Authorizer) {
 
 // ValidateInitialization implements admission.InitializationValidator.
 func (p *Plugin) ValidateInitialization() error {
-	if !p.needNamespaces {
+	if !p.needNamespaces() {
 		return nil
 	}
 	if p.namespaceMatcher.NamespaceLister == nil {

@@ -21,6 +21,11 @@
 // form, with "<redacted>" in every message, status and log line it returns,
 // and refuses a user that contains it), and this package adds no text of the
 // token's.
+//
+// Built from a file (NewFromFile), the authenticator reloads its
+// configuration when the file or a module file it names changes
+// (go/internal/reload): a token review in flight finishes on the
+// configuration it started with.
 package authenticator
 
 import (
@@ -28,8 +33,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -39,6 +42,7 @@ import (
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
 	"github.com/kubewasm/kubewasm/go/internal/metrics"
+	"github.com/kubewasm/kubewasm/go/internal/reload"
 )
 
 // tokenReviewer is the part of binding.Handle the authenticator uses; tests
@@ -61,7 +65,9 @@ type Result struct {
 // Authenticator is an authenticator.Token backed by kubewasm authentication
 // modules. It is safe for concurrent use.
 type Authenticator struct {
-	reviewer     tokenReviewer
+	// gens holds the loaded configuration; every review acquires it.
+	gens         *reload.Holder[tokenReviewer]
+	watcher      *reload.Watcher[tokenReviewer] // nil unless built from a file
 	implicitAuds authenticator.Audiences
 }
 
@@ -71,7 +77,9 @@ var _ authenticator.Token = &Authenticator{}
 // JSON; relative module paths resolve against the file's directory), compiles
 // its modules and returns the authenticator. implicitAudiences are the API
 // server's audiences (--api-audiences), used when a module's answer names no
-// audience, as for the token webhook.
+// audience, as for the token webhook. The authenticator watches the file and
+// the module files it names and reloads the configuration when they change
+// (every $KUBEWASM_CONFIG_RELOAD_INTERVAL, default 5s).
 func NewFromFile(path string, implicitAudiences authenticator.Audiences) (authenticator.Token, error) {
 	a, err := NewAuthenticatorFromFile(path, implicitAudiences)
 	if err != nil {
@@ -83,14 +91,21 @@ func NewFromFile(path string, implicitAudiences authenticator.Audiences) (authen
 // NewAuthenticatorFromFile is NewFromFile returning the concrete type, which
 // has Close.
 func NewAuthenticatorFromFile(path string, implicitAudiences authenticator.Audiences) (*Authenticator, error) {
-	data, err := os.ReadFile(path)
+	h, files, err := reload.LoadFile(binding.KindAuthentication, path)
 	if err != nil {
-		return nil, fmt.Errorf("kubewasm: reading authentication configuration: %w", err)
+		return nil, fmt.Errorf("kubewasm: %w", err)
 	}
-	a, err := New(data, filepath.Dir(path), implicitAudiences)
-	if err != nil {
-		return nil, fmt.Errorf("authentication configuration %s: %w", path, err)
+	metrics.Register()
+	a := newWithReviewer(h, implicitAudiences)
+	load := func() (tokenReviewer, []string, error) {
+		h, files, err := reload.LoadFile(binding.KindAuthentication, path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return h, files, nil
 	}
+	a.watcher = reload.NewWatcher(binding.KindAuthentication.String(), path, files, a.gens, load, reload.Interval())
+	a.watcher.Start()
 	return a, nil
 }
 
@@ -106,12 +121,16 @@ func New(config []byte, baseDir string, implicitAudiences authenticator.Audience
 }
 
 func newWithReviewer(r tokenReviewer, implicitAudiences authenticator.Audiences) *Authenticator {
-	return &Authenticator{reviewer: r, implicitAuds: implicitAudiences}
+	return &Authenticator{gens: reload.NewHolder(r, tokenReviewer.Close), implicitAuds: implicitAudiences}
 }
 
-// Close releases the modules. Calls after Close fail.
+// Close stops watching the configuration and releases the modules once the
+// reviews in flight are done. Calls after Close fail.
 func (a *Authenticator) Close() error {
-	return a.reviewer.Close()
+	if a.watcher != nil {
+		a.watcher.Stop()
+	}
+	return a.gens.Close()
 }
 
 // AuthenticateToken implements authenticator.Token.
@@ -140,9 +159,14 @@ func (a *Authenticator) Review(ctx context.Context, token string) (*authenticati
 	if err != nil {
 		return nil, fmt.Errorf("kubewasm: encoding TokenReview: %w", err)
 	}
+	g := a.gens.Acquire()
+	if g == nil {
+		return nil, binding.ErrClosed
+	}
+	defer g.Release()
 	var res Result
 	start := time.Now()
-	err = a.reviewer.Authenticate(in, binding.TimeoutFrom(ctx), func(out []byte) error {
+	err = g.Value.Authenticate(in, binding.TimeoutFrom(ctx), func(out []byte) error {
 		metrics.ObserveCall(binding.KindAuthentication, start)
 		return json.Unmarshal(out, &res)
 	})

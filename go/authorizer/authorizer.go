@@ -19,6 +19,10 @@
 //
 // A library failure is NoOpinion and an error, the webhook's default
 // failurePolicy.
+//
+// Built from a file (NewFromFile), the authorizer reloads its configuration
+// when the file or a module file it names changes (go/internal/reload): a
+// review in flight finishes on the configuration it started with.
 package authorizer
 
 import (
@@ -26,8 +30,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -38,6 +40,7 @@ import (
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
 	"github.com/kubewasm/kubewasm/go/internal/metrics"
+	"github.com/kubewasm/kubewasm/go/internal/reload"
 )
 
 // subjectAccessReviewer is the part of binding.Handle the authorizer uses;
@@ -45,6 +48,44 @@ import (
 type subjectAccessReviewer interface {
 	Authorize(sar []byte, timeout time.Duration, decode binding.DecodeFunc) error
 	Close() error
+}
+
+// generation is one loaded configuration: the handle and what the Go side
+// derived from its module list.
+type generation struct {
+	reviewer subjectAccessReviewer
+	// failClosed names the modules with failurePolicy Deny: their failures
+	// deny; every other module's failure is a fail-open (NoOpinion).
+	failClosed map[string]bool
+}
+
+func closeGeneration(g *generation) error { return g.reviewer.Close() }
+
+// newGeneration derives the generation of a reviewer: the failure policies,
+// when the reviewer can list its modules (a binding handle can).
+func newGeneration(r subjectAccessReviewer) (*generation, error) {
+	g := &generation{reviewer: r, failClosed: map[string]bool{}}
+	lister, ok := r.(interface {
+		Modules(decode binding.DecodeFunc) error
+	})
+	if !ok {
+		return g, nil
+	}
+	var mods struct {
+		Modules []struct {
+			Name          string `json:"name"`
+			FailurePolicy string `json:"failurePolicy"`
+		} `json:"modules"`
+	}
+	if err := lister.Modules(func(out []byte) error { return json.Unmarshal(out, &mods) }); err != nil {
+		return nil, fmt.Errorf("reading module list: %w", err)
+	}
+	for _, m := range mods.Modules {
+		if m.FailurePolicy == "Deny" {
+			g.failClosed[m.Name] = true
+		}
+	}
+	return g, nil
 }
 
 // Status is the SubjectAccessReview status as returned by the library.
@@ -81,7 +122,9 @@ type authorizerFunc = authorizer.AuthorizerFunc
 // by kubewasm authorization modules. It is safe for concurrent use.
 type Authorizer struct {
 	authorizerFunc
-	reviewer subjectAccessReviewer
+	// gens holds the loaded configuration; every review acquires it.
+	gens    *reload.Holder[*generation]
+	watcher *reload.Watcher[*generation] // nil unless built from a file
 }
 
 var (
@@ -91,16 +134,30 @@ var (
 
 // NewFromFile loads the authorization configuration file at path (YAML or
 // JSON; relative module paths resolve against the file's directory) and
-// compiles its modules.
+// compiles its modules. The authorizer watches the file and the module files
+// it names and reloads the configuration when they change (every
+// $KUBEWASM_CONFIG_RELOAD_INTERVAL, default 5s).
 func NewFromFile(path string) (*Authorizer, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("kubewasm: reading authorization configuration: %w", err)
+	load := func() (*generation, []string, error) {
+		h, files, err := reload.LoadFile(binding.KindAuthorization, path)
+		if err != nil {
+			return nil, nil, err
+		}
+		g, err := newGeneration(h)
+		if err != nil {
+			_ = h.Close()
+			return nil, nil, fmt.Errorf("authorization configuration %s: %w", path, err)
+		}
+		return g, files, nil
 	}
-	a, err := New(data, filepath.Dir(path))
+	g, files, err := load()
 	if err != nil {
-		return nil, fmt.Errorf("authorization configuration %s: %w", path, err)
+		return nil, fmt.Errorf("kubewasm: %w", err)
 	}
+	metrics.Register()
+	a := newWithGeneration(g)
+	a.watcher = reload.NewWatcher(binding.KindAuthorization.String(), path, files, a.gens, load, reload.Interval())
+	a.watcher.Start()
 	return a, nil
 }
 
@@ -111,19 +168,38 @@ func New(config []byte, baseDir string) (*Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
+	g, err := newGeneration(h)
+	if err != nil {
+		_ = h.Close()
+		return nil, err
+	}
 	metrics.Register()
-	return newWithReviewer(h), nil
+	return newWithGeneration(g), nil
 }
 
+// newWithReviewer builds an authorizer on a reviewer (tests use a fake).
 func newWithReviewer(r subjectAccessReviewer) *Authorizer {
-	a := &Authorizer{reviewer: r}
+	g, err := newGeneration(r)
+	if err != nil {
+		g = &generation{reviewer: r}
+	}
+	return newWithGeneration(g)
+}
+
+func newWithGeneration(g *generation) *Authorizer {
+	a := &Authorizer{gens: reload.NewHolder(g, closeGeneration)}
 	a.authorizerFunc = a.Authorize
 	return a
 }
 
-// Close releases the modules. Calls after Close fail (NoOpinion and an error).
+// Close stops watching the configuration and releases the modules once the
+// reviews in flight are done. Calls after Close fail (NoOpinion and an
+// error).
 func (a *Authorizer) Close() error {
-	return a.reviewer.Close()
+	if a.watcher != nil {
+		a.watcher.Stop()
+	}
+	return a.gens.Close()
 }
 
 // Authorize implements authorizer.Authorizer.
@@ -142,9 +218,14 @@ func (a *Authorizer) Review(ctx context.Context, sar *authorizationv1.SubjectAcc
 	if err != nil {
 		return nil, fmt.Errorf("kubewasm: encoding SubjectAccessReview: %w", err)
 	}
+	g := a.gens.Acquire()
+	if g == nil {
+		return nil, binding.ErrClosed
+	}
+	defer g.Release()
 	var res Result
 	start := time.Now()
-	err = a.reviewer.Authorize(in, binding.TimeoutFrom(ctx), func(out []byte) error {
+	err = g.Value.reviewer.Authorize(in, binding.TimeoutFrom(ctx), func(out []byte) error {
 		metrics.ObserveCall(binding.KindAuthorization, start)
 		return json.Unmarshal(out, &res)
 	})
@@ -153,6 +234,9 @@ func (a *Authorizer) Review(ctx context.Context, sar *authorizationv1.SubjectAcc
 		return nil, err
 	}
 	metrics.ObserveOutcomes(binding.KindAuthorization, res.Outcomes)
+	for _, o := range res.Outcomes {
+		metrics.ObserveAuthorizationModule(o, !g.Value.failClosed[o.Module])
+	}
 	binding.Log(binding.KindAuthorization, res.Logs)
 	return &res.Status, nil
 }

@@ -134,3 +134,28 @@ func TestConditionsAware(t *testing.T) {
 		t.Fatalf("want allowed, got %+v", d)
 	}
 }
+
+// listingReviewer is a fakeReviewer that also lists its modules, as a
+// binding handle does.
+type listingReviewer struct {
+	fakeReviewer
+	modules string
+}
+
+func (l *listingReviewer) Modules(decode binding.DecodeFunc) error { return decode([]byte(l.modules)) }
+
+// TestFailurePoliciesFromModuleList: a generation knows which modules fail
+// closed (failurePolicy Deny); every other module's failure is a fail-open.
+func TestFailurePoliciesFromModuleList(t *testing.T) {
+	r := &listingReviewer{modules: `{"kind":"authorization","modules":[{"name":"strict","failurePolicy":"Deny"},{"name":"lenient","failurePolicy":"NoOpinion"}]}`}
+	g, err := newGeneration(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.failClosed["strict"] || g.failClosed["lenient"] || len(g.failClosed) != 1 {
+		t.Fatalf("failClosed = %v, want only strict", g.failClosed)
+	}
+	if _, err := newGeneration(&listingReviewer{modules: "not json"}); err == nil {
+		t.Fatal("an unreadable module list must be an error")
+	}
+}

@@ -25,6 +25,11 @@
 #             ConfigMap it rejects and kubectl prints the module's message as a warning; Audit
 #             admits it and the audit event carries the validation-failure annotation; Deny
 #             (the default) still rejects; the mutator's patch is applied in every case
+#   reload    KUBEWASM_CONFIG_RELOAD_INTERVAL=1s: a module file replaced while the server runs
+#             changes the decision within 10 s, no restart; a broken configuration (a bad field,
+#             a module that is not WebAssembly) leaves the old one serving, is logged naming the
+#             file, module and field, and shows in /metrics; requests in a loop while the three
+#             configurations are reloaded several times all succeed (reliability rows 19, 20)
 #
 # Prints one line per assertion and a final line `N passed, M failed`; exits non-zero when an
 # assertion failed. Everything started is stopped on exit (trap), the temp directory removed
@@ -733,15 +738,189 @@ EOF
   stopped rollout
 }
 
+# replace SRC DST: DST gets SRC's content the way a ConfigMap volume updates a file: written
+# next to it, then renamed over it.
+replace() {
+  cp "$1" "$2.tmp" && mv -f "$2.tmp" "$2"
+}
+
+# reload_admission_config MODULE-FILE [EXTRA-MODULE-FIELD-LINE]: the AdmissionConfiguration of
+# the reload group: one module, "policy", by a relative path, for ConfigMap creates in the
+# namespace "reload"; settings-admitter reads its settings (deny every ConfigMap),
+# magic-validator ignores them.
+reload_admission_config() {
+  cat <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: WASM
+  configuration:
+    modules:
+    - name: policy
+      module: $1
+      settings: {"allowed": false, "message": "denied by the reloaded policy"}
+      namespaceSelector:
+        matchLabels: {kubernetes.io/metadata.name: reload}
+      rules:
+      - {operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
+${2:-}
+EOF
+}
+
+# write_admission_config ARGS...: reload_admission_config ARGS over admission.yaml (renamed
+# over it, as a ConfigMap volume updates it).
+write_admission_config() {
+  reload_admission_config "$@" >"$dir/admission.yaml.tmp" && mv -f "$dir/admission.yaml.tmp" "$dir/admission.yaml"
+}
+
+# reload_loop SECONDS OUT: requests in a loop for SECONDS, one line per request into OUT:
+# "<expected|UNEXPECTED> <what> <code>". The magic token's list goes through the WASM
+# authenticator and authorizer (200); the admin's ConfigMap creates in "reload" through the
+# policy module, which either admits (201) or denies with its message (403).
+reload_loop() {
+  local end=$((SECONDS + $1)) out=$2 i=0
+  while ((SECONDS < end)); do
+    i=$((i + 1))
+    req magic-token GET /api/v1/namespaces/default/configmaps
+    if [[ $CODE == 200 ]]; then echo "expected list $CODE"; else echo "UNEXPECTED list $CODE ${BODY:0:300}"; fi
+    req "$ADMIN" POST /api/v1/namespaces/reload/configmaps "$(configmap "load-$BASHPID-$i" "$OWNER" '{"a":"b"}')"
+    if [[ $CODE == 201 ]] || [[ $CODE == 403 && $BODY == *"denied by the reloaded policy"* ]]; then
+      echo "expected create $CODE"
+    else
+      echo "UNEXPECTED create $CODE ${BODY:0:300}"
+    fi
+  done >"$out"
+}
+
+# atleast NAME COUNT MIN: COUNT >= MIN (integers).
+atleast() {
+  if (($2 >= $3)); then pass "$1 ($2)"; else fail "$1" "got $2, want at least $3"; fi
+}
+
+# reloads KIND STATUS: apiserver_wasm_config_controller_automatic_reloads_total{kind,status}.
+reloads() {
+  metric "apiserver_wasm_config_controller_automatic_reloads_total\\{kind=\"$1\",status=\"$2\"\\}"
+}
+
+group_reload() {
+  local dir=$TMP/reload-config
+  copy_examples "$dir"
+  cp "$MODULES/magic-validator.wasm" "$dir/policy.wasm"
+  write_admission_config policy.wasm
+  if ! start_server reload "$dir" KUBEWASM_CONFIG_RELOAD_INTERVAL=1s; then
+    fail "reload: the server starts" "$(tail -30 "$RUN_DIR/run.log")"
+    return
+  fi
+  pass "reload: the server starts, polling its configuration every second ($((SECONDS - START_SECONDS))s)"
+  local log=$RUN_DIR/apiserver.log pid
+  pid=$(cat "$RUN_DIR/apiserver.pid")
+  req "$ADMIN" POST /api/v1/namespaces "$(namespace reload)"
+  eq "admin creates namespace reload: 201" "$CODE" 201
+  req "$ADMIN" POST /api/v1/namespaces/reload/configmaps "$(configmap before "$OWNER" '{"a":"b"}')"
+  eq "magic-validator as policy.wasm admits a plain ConfigMap: 201" "$CODE" 201
+  local info
+  info=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/metrics" |
+    grep -E '^apiserver_wasm_config_controller_last_config_info\{' | sort)
+  eq "last_config_info: one series per kind" "$(grep -c 'hash="sha256:' <<<"$info")" 3
+
+  # A module file replaced while the server runs: the decision changes within 10 s.
+  local t0=$SECONDS n=0 changed=
+  replace "$MODULES/settings-admitter.wasm" "$dir/policy.wasm"
+  while ((SECONDS - t0 < 10)); do
+    n=$((n + 1))
+    req "$ADMIN" POST /api/v1/namespaces/reload/configmaps "$(configmap "after-$n" "$OWNER" '{"a":"b"}')"
+    if [[ $CODE == 403 ]]; then changed=1; break; fi
+    [[ $CODE == 201 ]] || { fail "reload: requests keep being served while the module changes" "$CODE $BODY"; break; }
+    sleep 0.2
+  done
+  if [[ -n $changed ]]; then
+    pass "the replaced module decides within 10 s, no restart ($((SECONDS - t0))s)"
+  else
+    fail "the replaced module decides within 10 s, no restart" "last: $CODE $BODY"
+  fi
+  has "the new module's message" "$BODY" 'admission module \\"policy\\" \(WASM\) denied the request: denied by the reloaded policy'
+  check "the API server was not restarted" kill -0 "$pid"
+  atleast "successful admission reloads" "$(reloads admission success)" 1
+  local info2
+  info2=$(curl -sS --cacert "$CA" -H "Authorization: Bearer $ADMIN" "$URL/metrics" |
+    grep -E '^apiserver_wasm_config_controller_last_config_info\{.*kind="admission"')
+  check "last_config_info: the admission hash changed" test -n "$info2" -a "$info2" != "$(grep 'kind="admission"' <<<"$info")"
+
+  # Reliability row 20: a broken configuration over a good one. The old one keeps serving, the
+  # failure is logged naming the file, module and field, and counted.
+  write_admission_config policy.wasm "      failurePolicy: Sometimes"
+  t0=$SECONDS
+  local failures=0
+  while ((SECONDS - t0 < 10)); do
+    failures=$(reloads admission failure)
+    ((failures > 0)) && break
+    sleep 0.5
+  done
+  atleast "a broken admission configuration is counted as a failed reload" "$failures" 1
+  check "the failure's timestamp is set" test "$(metric 'apiserver_wasm_config_controller_automatic_reload_last_timestamp_seconds\{kind="admission",status="failure"\}')" -gt 0
+  has "the failed reload is logged naming the file, the module and the field" \
+    "$(grep -E 'reloading the admission configuration' "$log")" \
+    "reloading the admission configuration $dir/admission\\.yaml failed, the previous configuration keeps serving: .*policy.*failurePolicy"
+  req "$ADMIN" POST /api/v1/namespaces/reload/configmaps "$(configmap broken "$OWNER" '{"a":"b"}')"
+  eq "the previous configuration keeps serving: 403" "$CODE" 403
+  has "... with the previous module's message" "$BODY" 'denied by the reloaded policy'
+  # A module file that is not WebAssembly: the same.
+  echo "not webassembly" >"$dir/garbage.wasm"
+  write_admission_config garbage.wasm
+  t0=$SECONDS
+  while ((SECONDS - t0 < 10)); do
+    (($(reloads admission failure) > failures)) && break
+    sleep 0.5
+  done
+  has "a module that is not WebAssembly is a failed reload naming it" \
+    "$(grep -E 'reloading the admission configuration' "$log" | tail -1)" 'policy.*garbage\.wasm'
+  req "$ADMIN" POST /api/v1/namespaces/reload/configmaps "$(configmap broken2 "$OWNER" '{"a":"b"}')"
+  eq "the previous configuration still serves: 403" "$CODE" 403
+  write_admission_config policy.wasm
+
+  # Reliability row 19: requests in a loop (the WASM authenticator and authorizer, the admission
+  # module) while all three configurations are reloaded several times: no request fails.
+  local loop_out=$TMP/reload-loop before after i
+  before=$(($(reloads authentication success) + $(reloads authorization success) + $(reloads admission success)))
+  reload_loop 16 "$loop_out.1" &
+  local loop1=$!
+  reload_loop 16 "$loop_out.2" &
+  local loop2=$!
+  for i in 1 2 3; do
+    sleep 2.5
+    replace "$MODULES/magic-validator.wasm" "$dir/policy.wasm"
+    printf '# reload %d\n' "$i" >>"$dir/authentication.yaml"
+    printf '# reload %d\n' "$i" >>"$dir/authorization.yaml"
+    sleep 2.5
+    replace "$MODULES/settings-admitter.wasm" "$dir/policy.wasm"
+  done
+  wait "$loop1" "$loop2"
+  local total unexpected seen
+  total=$(cat "$loop_out".* | wc -l)
+  unexpected=$(cat "$loop_out".* | grep -c '^UNEXPECTED')
+  seen=$(cat "$loop_out".* | cut -d' ' -f1-3 | sort -u)
+  check "requests were made during the reloads ($total)" test "$total" -gt 20
+  eq "no request failed during the reloads" "$unexpected" 0
+  ((unexpected)) && fail "the first unexpected answers" "$(grep -h '^UNEXPECTED' "$loop_out".* | head -5)"
+  has "the module admitted during the reloads" "$seen" 'expected create 201'
+  has "the module denied during the reloads" "$seen" 'expected create 403'
+  after=$(($(reloads authentication success) + $(reloads authorization success) + $(reloads admission success)))
+  check "the three configurations reloaded during the loop ($before -> $after)" test "$after" -ge $((before + 9))
+  atleast "successful authentication reloads" "$(reloads authentication success)" 3
+  atleast "successful authorization reloads" "$(reloads authorization success)" 3
+  check "the API server was not restarted" kill -0 "$pid"
+  stopped reload
+}
+
 # --- main ------------------------------------------------------------------------------------
 
 main() {
   local groups=("$@") g b
-  ((${#groups[@]})) || groups=(flags broken examples hostile rollout)
+  ((${#groups[@]})) || groups=(flags broken examples hostile rollout reload)
   for b in kube-apiserver etcd kubectl; do
     [[ -x $BIN/$b ]] || { echo "e2e: $BIN/$b is missing: run 'make apiserver'" >&2; exit 2; }
   done
-  for m in magic-authenticator magic-authorizer magic-mutator magic-validator safe-annotations hostile-loop hostile-answer; do
+  for m in magic-authenticator magic-authorizer magic-mutator magic-validator settings-admitter safe-annotations hostile-loop hostile-answer; do
     [[ -f $MODULES/$m.wasm ]] || { echo "e2e: $MODULES/$m.wasm is missing: run 'make fixtures policies'" >&2; exit 2; }
   done
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/kubewasm-e2e.XXXXXX")

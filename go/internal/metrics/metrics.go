@@ -49,6 +49,8 @@ func Register() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(moduleDuration, callDuration, callErrors)
 	})
+	registerParity()
+	RegisterReload()
 }
 
 // ObserveOutcomes records one result's per-module outcomes; a failed call's
