@@ -53,6 +53,29 @@ pub enum ModuleType {
     Wasi,
     /// Kubewarden policies (waPC).
     Kubewarden,
+    /// Rego compiled with `opa build -t wasm`, Kubewarden's `opa` convention: input
+    /// `{"request": <AdmissionRequest>}`, settings as the data document, an AdmissionReview back.
+    Opa,
+    /// Rego compiled with `opa build -t wasm`, Kubewarden's `gatekeeper` convention: input
+    /// `{"review": <AdmissionRequest>, "parameters": <settings>}`, a list of `{"msg"}` violations back.
+    Gatekeeper,
+}
+
+impl ModuleType {
+    /// Whether the module is Rego (`opa` or `gatekeeper`).
+    pub fn is_rego(self) -> bool {
+        matches!(self, ModuleType::Opa | ModuleType::Gatekeeper)
+    }
+
+    /// The name used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleType::Wasi => "wasi",
+            ModuleType::Kubewarden => "kubewarden",
+            ModuleType::Opa => "opa",
+            ModuleType::Gatekeeper => "gatekeeper",
+        }
+    }
 }
 
 /// What happens when a module call fails (trap, timeout, limit, malformed output).
@@ -731,16 +754,46 @@ fn parse_module(
         module_type = match get_str(map, "type", &at, p) {
             None | Some("wasi") => ModuleType::Wasi,
             Some("kubewarden") => ModuleType::Kubewarden,
+            Some("opa") => ModuleType::Opa,
+            Some("gatekeeper") => ModuleType::Gatekeeper,
             Some(other) => {
                 p.add(
                     &at,
                     "type",
-                    format!("must be wasi or kubewarden, got \"{other}\""),
+                    format!("must be wasi, kubewarden, opa or gatekeeper, got \"{other}\""),
                 );
                 ModuleType::Wasi
             }
         };
         let mutating = get_bool(map, "mutating", &at, p);
+        if module_type.is_rego() {
+            if mutating {
+                p.add(
+                    &at,
+                    "mutating",
+                    format!(
+                        "must be false for type {}: Rego policies only validate",
+                        module_type.as_str()
+                    ),
+                );
+            }
+            if let Some(v) = settings.as_ref().filter(|v| !v.is_object()) {
+                p.add(
+                    &at,
+                    "settings",
+                    format!(
+                        "must be a mapping for type {} (it becomes the policy's {}), got {}",
+                        module_type.as_str(),
+                        if module_type == ModuleType::Opa {
+                            "data document"
+                        } else {
+                            "parameters"
+                        },
+                        type_name(v)
+                    ),
+                );
+            }
+        }
         let rules = map
             .get("rules")
             .map(|r| check_rules(r, &at, p))
