@@ -22,7 +22,7 @@ REGO_WASM := $(REGO_NAMES:%=$(BUILD)/modules/%.wasm)
 .PHONY: opa rego rego-clean
 opa: $(OPA)
 rego: $(REGO_WASM)
-test-rust test-go test-suites: rego
+test-rust test-go test-suites test-e2e: rego
 
 $(OPA):
 	@mkdir -p $(OPA_TOOLS)/.gobin-$(OPA_VERSION)
