@@ -18,11 +18,6 @@ containers contains c if some c in input.review.object.spec.ephemeralContainers
 
 violation contains {"msg": msg} if {
 	some container in containers
-	not allowed(container.image)
+	not strings.any_prefix_match(container.image, repos)
 	msg := sprintf("container <%v> has an invalid image repo <%v>, allowed repos are %v", [container.name, container.image, repos])
-}
-
-allowed(image) if {
-	some repo in repos
-	startswith(image, repo)
 }

@@ -11,6 +11,10 @@ result := {
 	"now_positive": time.now_ns() > 1600000000000000000,
 	"now_stable": time.now_ns() == time.now_ns(),
 	"traced": trace("probe"),
+	"any_prefix": strings.any_prefix_match({"r/b", "x/c"}, ["q/", "r/"]),
+	"count": strings.count("cheese", "e"),
+	"hex": hex.encode("hi"),
+	"quoted": glob.quote_meta("a*"),
 	"name": input.request.name,
 	"settings": settings,
 }

@@ -25,7 +25,13 @@ pub type Builtin = fn(&mut OpaState, &[Value]) -> Result<Value, String>;
 
 /// Every builtin the host provides, by its Rego name.
 pub const SUPPORTED: &[(&str, Builtin)] = &[
+    ("base64url.encode_no_pad", base64url_encode_no_pad),
+    ("glob.quote_meta", glob_quote_meta),
+    ("hex.encode", hex_encode),
     ("sprintf", sprintf_builtin),
+    ("strings.any_prefix_match", any_prefix_match),
+    ("strings.any_suffix_match", any_suffix_match),
+    ("strings.count", strings_count),
     ("time.now_ns", now_ns),
     ("trace", trace),
 ];
@@ -72,6 +78,90 @@ fn trace(state: &mut OpaState, args: &[Value]) -> Result<Value, String> {
         .map_or_else(|| note.to_string(), str::to_string);
     state.log(Level::Debug, format!("trace: {text}"));
     Ok(Value::Bool(true))
+}
+
+fn string_arg<'a>(args: &'a [Value], i: usize, name: &str) -> Result<&'a str, String> {
+    arg(args, i, name)?
+        .as_str()
+        .ok_or_else(|| format!("{name}: operand {} must be a string", i + 1))
+}
+
+/// A string, or an array (or set) of strings, as a list.
+fn strings_arg<'a>(args: &'a [Value], i: usize, name: &str) -> Result<Vec<&'a str>, String> {
+    let bad = || {
+        format!(
+            "{name}: operand {} must be a string, array or set of strings",
+            i + 1
+        )
+    };
+    match arg(args, i, name)? {
+        Value::String(s) => Ok(vec![s.as_str()]),
+        Value::Array(items) => items.iter().map(|v| v.as_str().ok_or_else(bad)).collect(),
+        _ => Err(bad()),
+    }
+}
+
+/// `strings.any_prefix_match(search, base)`: some string of `search` starts with some of `base`.
+fn any_prefix_match(_: &mut OpaState, args: &[Value]) -> Result<Value, String> {
+    let search = strings_arg(args, 0, "strings.any_prefix_match")?;
+    let base = strings_arg(args, 1, "strings.any_prefix_match")?;
+    Ok(Value::Bool(
+        search.iter().any(|s| base.iter().any(|b| s.starts_with(b))),
+    ))
+}
+
+/// `strings.any_suffix_match(search, base)`: some string of `search` ends with some of `base`.
+fn any_suffix_match(_: &mut OpaState, args: &[Value]) -> Result<Value, String> {
+    let search = strings_arg(args, 0, "strings.any_suffix_match")?;
+    let base = strings_arg(args, 1, "strings.any_suffix_match")?;
+    Ok(Value::Bool(
+        search.iter().any(|s| base.iter().any(|b| s.ends_with(b))),
+    ))
+}
+
+/// `strings.count(search, substring)`: non-overlapping occurrences (Go's `strings.Count`: an
+/// empty substring counts the characters plus one).
+fn strings_count(_: &mut OpaState, args: &[Value]) -> Result<Value, String> {
+    let search = string_arg(args, 0, "strings.count")?;
+    let sub = string_arg(args, 1, "strings.count")?;
+    let n = if sub.is_empty() {
+        search.chars().count() + 1
+    } else {
+        search.matches(sub).count()
+    };
+    Ok(Value::from(n))
+}
+
+/// `hex.encode(x)`: the bytes of `x` in lower-case hexadecimal.
+fn hex_encode(_: &mut OpaState, args: &[Value]) -> Result<Value, String> {
+    let x = string_arg(args, 0, "hex.encode")?;
+    let mut out = String::with_capacity(x.len() * 2);
+    for b in x.bytes() {
+        let _ = write!(out, "{b:02x}");
+    }
+    Ok(Value::String(out))
+}
+
+/// `base64url.encode_no_pad(x)`: URL-safe base64 without padding.
+fn base64url_encode_no_pad(_: &mut OpaState, args: &[Value]) -> Result<Value, String> {
+    use base64::Engine as _;
+    let x = string_arg(args, 0, "base64url.encode_no_pad")?;
+    Ok(Value::String(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(x),
+    ))
+}
+
+/// `glob.quote_meta(pattern)`: the glob's special characters (`* ? \ [ ] { }`) escaped.
+fn glob_quote_meta(_: &mut OpaState, args: &[Value]) -> Result<Value, String> {
+    let pattern = string_arg(args, 0, "glob.quote_meta")?;
+    let mut out = String::with_capacity(pattern.len() + 8);
+    for c in pattern.chars() {
+        if matches!(c, '*' | '?' | '\\' | '[' | ']' | '{' | '}') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    Ok(Value::String(out))
 }
 
 /// One `sprintf` operand as OPA hands it to Go's `fmt.Sprintf`: integers as integers, other
@@ -483,6 +573,62 @@ mod tests {
                 "{format} {args}"
             );
         }
+    }
+
+    #[test]
+    fn string_builtins() {
+        let mut st = OpaState::default();
+        let cases: &[(&str, Value, Value)] = &[
+            (
+                "strings.any_prefix_match",
+                json!(["nginx:1", "a"]),
+                json!(false),
+            ),
+            (
+                "strings.any_prefix_match",
+                json!([["x/a", "r/b"], ["r/"]]),
+                json!(true),
+            ),
+            (
+                "strings.any_prefix_match",
+                json!(["r/b", ["q/", "r/"]]),
+                json!(true),
+            ),
+            (
+                "strings.any_suffix_match",
+                json!(["a.example.com", [".example.com"]]),
+                json!(true),
+            ),
+            (
+                "strings.any_suffix_match",
+                json!([["a.org"], ".com"]),
+                json!(false),
+            ),
+            ("strings.count", json!(["cheese", "e"]), json!(3)),
+            ("strings.count", json!(["aaaa", "aa"]), json!(2)),
+            ("strings.count", json!(["héé", ""]), json!(4)),
+            ("hex.encode", json!(["hi"]), json!("6869")),
+            ("base64url.encode_no_pad", json!(["??>"]), json!("Pz8-")),
+            (
+                "glob.quote_meta",
+                json!(["*.a?[b]{c}\\"]),
+                json!("\\*.a\\?\\[b\\]\\{c\\}\\\\"),
+            ),
+        ];
+        for (name, args, want) in cases {
+            let f = lookup(name).unwrap();
+            assert_eq!(
+                f(&mut st, args.as_array().unwrap()).unwrap(),
+                *want,
+                "{name}({args})"
+            );
+        }
+        let err = any_prefix_match(&mut st, &[json!(1), json!("a")]).unwrap_err();
+        assert!(
+            err.contains("operand 1 must be a string, array or set"),
+            "{err}"
+        );
+        assert!(strings_count(&mut st, &[json!("a")]).is_err());
     }
 
     #[test]
