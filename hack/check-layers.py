@@ -5,7 +5,7 @@ The layers, bottom to top (docs/architecture.md draws them):
   0 foundation  error, limits, log, config, allocator
   1 runtime     runtime/ (engine, instances, limits, the WASI host; generic over protocol state)
   2 calls       call (deadline, report, shares, checks), decision/ (verdict, status, mutation)
-  3 protocols   protocol/ (wasi, kubewarden)
+  3 protocols   protocol/ (wasi, kubewarden, opa)
   4 modules     module (loaded modules)
   5 steps       authentication, authorization, admission/
   6 handle      handle

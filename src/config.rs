@@ -63,6 +63,29 @@ pub enum ModuleType {
     Wasi,
     /// Kubewarden policies (waPC).
     Kubewarden,
+    /// Rego compiled with `opa build -t wasm`, Kubewarden's `opa` convention: input
+    /// `{"request": <AdmissionRequest>}`, settings as the data document, an AdmissionReview back.
+    Opa,
+    /// Rego compiled with `opa build -t wasm`, Kubewarden's `gatekeeper` convention: input
+    /// `{"review": <AdmissionRequest>, "parameters": <settings>}`, a list of `{"msg"}` violations back.
+    Gatekeeper,
+}
+
+impl ModuleType {
+    /// Whether the module is Rego (`opa` or `gatekeeper`).
+    pub fn is_rego(self) -> bool {
+        matches!(self, ModuleType::Opa | ModuleType::Gatekeeper)
+    }
+
+    /// The name used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleType::Wasi => "wasi",
+            ModuleType::Kubewarden => "kubewarden",
+            ModuleType::Opa => "opa",
+            ModuleType::Gatekeeper => "gatekeeper",
+        }
+    }
 }
 
 /// What happens when a module call fails (trap, timeout, limit, malformed output).
@@ -642,8 +665,45 @@ fn validate_module(
             FailurePolicy::Fail
         }
     };
-    let admission = (kind == Kind::Admission).then(|| AdmissionFields {
-        mutating: raw.mutating.unwrap_or(false),
+    let module_type = raw.module_type.unwrap_or(ModuleType::Wasi);
+    let mutating = raw.mutating.unwrap_or(false);
+    if module_type.is_rego() {
+        if mutating {
+            p.add(
+                at,
+                "mutating",
+                format!(
+                    "must be false for type {}: Rego policies only validate",
+                    module_type.as_str()
+                ),
+            );
+        }
+        if let Some(v) = raw.settings.as_ref().filter(|v| !v.is_object()) {
+            let kind_of = match v {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "a list",
+                Value::Object(_) => "a map",
+            };
+            p.add(
+                at,
+                "settings",
+                format!(
+                    "must be a mapping for type {} (it becomes the policy's {}), got {kind_of}",
+                    module_type.as_str(),
+                    if module_type == ModuleType::Opa {
+                        "data document"
+                    } else {
+                        "parameters"
+                    },
+                ),
+            );
+        }
+    }
+    let admission = (kind == Kind::Admission).then_some(AdmissionFields {
+        mutating,
         rules: raw.rules,
         namespace_selector: raw.namespace_selector,
         object_selector: raw.object_selector,
@@ -666,7 +726,7 @@ fn validate_module(
         memory_limit,
         sha256,
         failure_policy,
-        module_type: raw.module_type.unwrap_or(ModuleType::Wasi),
+        module_type,
         admission,
     })
 }
@@ -899,7 +959,7 @@ mod tests {
                 &[
                     r#"modules[0] "a.wasm": field "debug": must be a boolean, got string "yes please""#,
                     r#"field "name": must be a string, got a list"#,
-                    r#"field "type": must be wasi or kubewarden, got "wasm""#,
+                    r#"field "type": must be wasi, kubewarden, opa or gatekeeper, got "wasm""#,
                     r#"field "memoryLimit": must be a quantity such as "64Mi", got "12Qi""#,
                     r#"field "mutating": must be a boolean, got integer `1`"#,
                 ],

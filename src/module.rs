@@ -10,7 +10,7 @@ use crate::call::{Deadline, Report};
 use crate::config::{Kind, ModuleConfig, ModuleType};
 use crate::error::{Failure, FailureKind};
 use crate::log::{LogLine, Redactor};
-use crate::protocol::{kubewarden, wasi};
+use crate::protocol::{kubewarden, opa, wasi};
 use crate::runtime::{self, Compiled};
 
 /// How a loaded module is called.
@@ -19,6 +19,8 @@ pub(crate) enum Protocol {
     Wasi(Compiled),
     /// A Kubewarden policy.
     Kubewarden(kubewarden::Policy),
+    /// A Rego policy (`opa` or `gatekeeper`).
+    Rego(opa::Policy),
 }
 
 /// A module loaded and ready to call.
@@ -54,10 +56,10 @@ impl LoadedModule {
                 redactor,
                 report,
             ),
-            Protocol::Kubewarden(_) => (
+            Protocol::Kubewarden(_) | Protocol::Rego(_) => (
                 Err(Failure::new(
                     FailureKind::HostError,
-                    "a Kubewarden policy cannot serve this step",
+                    "a Kubewarden or Rego policy cannot serve this step",
                 )),
                 Duration::ZERO,
             ),
@@ -102,6 +104,16 @@ pub(crate) fn load(
                 config: m.clone(),
                 settings,
                 protocol: Protocol::Kubewarden(policy),
+            })
+        }
+        ModuleType::Opa | ModuleType::Gatekeeper => {
+            let bytes = runtime::read_module(&m.module, m.sha256.as_deref())?;
+            logs.extend(bytes.notes(&m.name));
+            let policy = opa::load(m, &bytes, logs)?;
+            Ok(LoadedModule {
+                config: m.clone(),
+                settings,
+                protocol: Protocol::Rego(policy),
             })
         }
     }

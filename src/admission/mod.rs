@@ -19,7 +19,7 @@ use crate::error::{Error, Failure};
 use crate::limits::{MAX_OBJECT_BYTES, json_size_within};
 use crate::log::{Level, Redactor};
 use crate::module::{LoadedModule, Protocol};
-use crate::protocol::kubewarden;
+use crate::protocol::{kubewarden, opa};
 
 pub use crate::decision::{AuditAnnotation, Mutation};
 
@@ -293,6 +293,17 @@ fn call_admission(
                 m.settings.as_deref(),
                 &req.bytes,
                 || req.object(),
+                deadline,
+                report,
+            ),
+            Err(e) => (Err(e), Duration::ZERO),
+        },
+        Protocol::Rego(policy) => match Slot::take(Kind::Admission) {
+            Ok(_slot) => opa::validate(
+                &m.config,
+                policy,
+                m.settings.as_deref(),
+                &req.bytes,
                 deadline,
                 report,
             ),

@@ -101,7 +101,7 @@ pub fn custom_section<'a>(wasm: &'a [u8], section: &str) -> Option<&'a [u8]> {
 }
 
 /// The names a WebAssembly binary exports (as far as it parses).
-fn wasm_exports(wasm: &[u8]) -> Vec<String> {
+pub fn wasm_exports(wasm: &[u8]) -> Vec<String> {
     payloads(wasm)
         .filter_map(|p| match p {
             Payload::ExportSection(reader) => Some(reader),
@@ -500,7 +500,7 @@ pub fn load(m: &ModuleConfig, bytes: &runtime::ModuleFile) -> Result<Policy, Str
             Some("wasi") => Mode::Wasi,
             Some(other) => {
                 return Err(format!(
-                    "unsupported execution mode \"{other}\" in the policy's metadata: kubewasm runs kubewarden-wapc and wasi policies"
+                    "unsupported execution mode \"{other}\" in the policy's metadata for type: kubewarden (which runs kubewarden-wapc and wasi policies; Rego policies are type: opa or type: gatekeeper)"
                 ));
             }
         };
@@ -515,7 +515,7 @@ pub fn load(m: &ModuleConfig, bytes: &runtime::ModuleFile) -> Result<Policy, Str
         }
     }
     if exports.iter().any(|e| e.starts_with("opa_")) {
-        return Err("unsupported execution mode: the module is an OPA (Rego) policy".into());
+        return Err("unsupported execution mode: the module is an OPA (Rego) policy; configure it as type: opa or type: gatekeeper".into());
     }
     let entry = match mode {
         Mode::Wapc => "__guest_call",

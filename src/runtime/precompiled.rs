@@ -397,6 +397,15 @@ impl ModuleFile {
         Ok(file)
     }
 
+    /// A module from bytes made in memory (no file, no `.cwasm`): a rewritten binary.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        ModuleFile {
+            bytes,
+            precompiled: None,
+            notes: Vec::new(),
+        }
+    }
+
     /// The module compiled from a valid `.cwasm`, if one was found.
     pub fn precompiled(&self) -> Option<&Module> {
         self.precompiled.as_ref()

@@ -14,6 +14,10 @@
 #             and names the file, the module and the field
 #   examples  examples/ exactly as `make run` uses it: the demo (hack/demo.sh) and every step
 #             of the scenario asserted through the HTTP API; the admin is unaffected
+#   rego      Rego modules (type opa and gatekeeper: the modules/rego fixtures) on ConfigMaps and
+#             Pods of one namespace: the opa policy's message, rejections listing several
+#             violations of each Gatekeeper-style policy, admitted objects; other namespaces are
+#             not governed
 #   hostile   hostile-loop as authenticator, authorizer (failurePolicy Deny, via a structured
 #             --authorization-config) and admission module on ConfigMaps in one namespace
 #             (admission configured by path:): each such call fails within its timeout
@@ -442,6 +446,92 @@ group_examples() {
     test "$(metric 'apiserver_wasm_module_duration_seconds_count\{kind="admission",module="safe-annotations"')" -gt 0
 
   stopped examples
+}
+
+# pod NAME IMAGE...: a Pod with one container per image (c0, c1, ...).
+pod() {
+  local name=$1 i=0 img containers=
+  shift
+  for img in "$@"; do
+    containers+="${containers:+,}{\"name\":\"c$i\",\"image\":\"$img\"}"
+    i=$((i + 1))
+  done
+  printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s"},"spec":{"containers":[%s]}}' "$name" "$containers"
+}
+
+# labelled_configmap NAME LABELS-JSON DATA-JSON
+labelled_configmap() {
+  printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"%s","labels":%s},"data":%s}' "$1" "$2" "$3"
+}
+
+group_rego() {
+  local dir=$TMP/rego-config
+  copy_examples "$dir"
+  cat >"$dir/admission.yaml" <<EOF
+modules:
+- name: configmaps
+  type: opa
+  module: $MODULES/opa-configmap.wasm
+  settings: {forbidden_keys: [password]}
+  rules:
+  - {operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps, pods]}
+  namespaceSelector:
+    matchLabels: {kubernetes.io/metadata.name: rego}
+- name: required-labels
+  type: gatekeeper
+  module: $MODULES/gatekeeper-required-labels.wasm
+  settings:
+    labels: [{key: owner}, {key: env, allowedRegex: '^(dev|prod)\$'}]
+  rules:
+  - {operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}
+  namespaceSelector:
+    matchLabels: {kubernetes.io/metadata.name: rego}
+- name: allowed-repos
+  type: gatekeeper
+  module: $MODULES/gatekeeper-allowed-repos.wasm
+  settings: {repos: [registry.example.com/]}
+  rules:
+  - {operations: [CREATE, UPDATE], apiGroups: [""], apiVersions: [v1], resources: [pods]}
+  namespaceSelector:
+    matchLabels: {kubernetes.io/metadata.name: rego}
+EOF
+  if ! start_server rego "$dir"; then
+    fail "rego: the server starts" "$(tail -30 "$RUN_DIR/run.log")"
+    return
+  fi
+  pass "rego: the server starts with opa and gatekeeper modules ($((SECONDS - START_SECONDS))s)"
+  req "$ADMIN" POST /api/v1/namespaces "$(namespace rego)"
+  eq "admin creates namespace rego: 201" "$CODE" 201
+  req "$ADMIN" POST /api/v1/namespaces/rego/serviceaccounts \
+    '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}}'
+  eq "admin creates rego's default ServiceAccount: 201" "$CODE" 201
+
+  # The API server's JSON escapes < and > (as \u003c, \u003e): the patterns take either.
+  local labels='{"owner":"e2e","env":"dev"}'
+  req "$ADMIN" POST /api/v1/namespaces/rego/configmaps "$(labelled_configmap labelled "$labels" '{"color":"blue"}')"
+  eq "rego: a labelled ConfigMap: 201" "$CODE" 201
+  req "$ADMIN" POST /api/v1/namespaces/rego/configmaps "$(labelled_configmap secret "$labels" '{"password":"x"}')"
+  eq "rego: a ConfigMap with a password: 403" "$CODE" 403
+  has "rego: a ConfigMap with a password: the opa policy's message" "$BODY" \
+    'admission module \\"configmaps\\" \(WASM\) denied the request: ConfigMap secret: key \\"password\\" is not allowed'
+  req "$ADMIN" POST /api/v1/namespaces/rego/configmaps "$(labelled_configmap unlabelled '{"env":"qa"}' '{}')"
+  eq "rego: a ConfigMap without owner, env qa: 403" "$CODE" 403
+  has "rego: a ConfigMap without owner, env qa: both violations listed" "$BODY" \
+    'admission module \\"required-labels\\" \(WASM\) denied the request: label (<|\\u003c)env: qa(>|\\u003e) does not satisfy allowed regex: \^\(dev\|prod\)\$, you must provide label \\"owner\\"'
+  req "$ADMIN" POST /api/v1/namespaces/default/configmaps "$(labelled_configmap elsewhere '{}' '{"password":"x"}')"
+  eq "rego: another namespace is not governed: 201" "$CODE" 201
+
+  req "$ADMIN" POST /api/v1/namespaces/rego/pods \
+    "$(pod hub nginx:1.27 registry.example.com/ok:1 evil.example.org/miner)"
+  eq "rego: a Pod with two images from elsewhere: 403" "$CODE" 403
+  has "rego: a Pod with two images from elsewhere: both containers listed" "$BODY" \
+    'admission module \\"allowed-repos\\" \(WASM\) denied the request: container (<|\\u003c)c0(>|\\u003e) has an invalid image repo (<|\\u003c)nginx:1.27(>|\\u003e), allowed repos are \[\\"registry.example.com/\\"\], container (<|\\u003c)c2(>|\\u003e) has an invalid image repo (<|\\u003c)evil.example.org/miner(>|\\u003e)'
+  req "$ADMIN" POST /api/v1/namespaces/rego/pods "$(pod good registry.example.com/web:1)"
+  eq "rego: a Pod from the allowed registry: 201" "$CODE" 201
+  check "metrics: the Rego modules ran" \
+    test "$(metric 'apiserver_wasm_module_duration_seconds_count\{kind="admission",module="allowed-repos"')" -gt 0
+
+  stopped rego
 }
 
 group_hostile() {
@@ -916,12 +1006,13 @@ group_reload() {
 
 main() {
   local groups=("$@") g b
-  ((${#groups[@]})) || groups=(flags broken examples hostile rollout reload)
+  ((${#groups[@]})) || groups=(flags broken examples rego hostile rollout reload)
   for b in kube-apiserver etcd kubectl; do
     [[ -x $BIN/$b ]] || { echo "e2e: $BIN/$b is missing: run 'make apiserver'" >&2; exit 2; }
   done
-  for m in magic-authenticator magic-authorizer magic-mutator magic-validator settings-admitter safe-annotations hostile-loop hostile-answer; do
-    [[ -f $MODULES/$m.wasm ]] || { echo "e2e: $MODULES/$m.wasm is missing: run 'make fixtures policies'" >&2; exit 2; }
+  for m in magic-authenticator magic-authorizer magic-mutator magic-validator settings-admitter safe-annotations hostile-loop hostile-answer \
+    opa-configmap gatekeeper-required-labels gatekeeper-allowed-repos; do
+    [[ -f $MODULES/$m.wasm ]] || { echo "e2e: $MODULES/$m.wasm is missing: run 'make fixtures policies rego'" >&2; exit 2; }
   done
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/kubewasm-e2e.XXXXXX")
   trap cleanup EXIT

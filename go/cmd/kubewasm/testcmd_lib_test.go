@@ -30,6 +30,9 @@ func requireExampleModules(t *testing.T) {
 	fixtures.Path(t, "annotate")
 	fixtures.Path(t, "go-mutator") // examples/tests/go-admission.yaml: make fixtures-go
 	fixtures.Path(t, "go-validator")
+	for _, m := range []string{"opa-configmap", "gatekeeper-required-labels", "gatekeeper-allowed-repos"} {
+		fixtures.Path(t, m)
+	}
 }
 
 // TestExampleSuites: the suites shipped in examples/tests pass.
@@ -226,6 +229,58 @@ func TestAdmitSettingsFlags(t *testing.T) {
 			r := review.Response
 			if r.Allowed != tc.wantAllowed || (!r.Allowed && !strings.Contains(r.Result.Message, tc.want)) {
 				t.Fatalf("want allowed=%v and %q, got %+v", tc.wantAllowed, tc.want, r)
+			}
+		})
+	}
+}
+
+// TestAdmitRego: kubewasm admit runs the Rego fixtures (type opa and
+// gatekeeper) on Kubewarden-style test data; --settings-json replaces an opa
+// policy's data document and a gatekeeper policy's parameters, and a settings
+// value that is not a mapping is a configuration error naming the field.
+func TestAdmitRego(t *testing.T) {
+	requireExampleModules(t)
+	pod := exampleSuites + "/requests/pod-create.json"
+	opaConfig := exampleSuites + "/config/rego-opa.yaml"
+	// A configuration with only the allowed-repos module, for the settings flags.
+	repos := filepath.Join(t.TempDir(), "repos.yaml")
+	reposWasm := fixtures.Path(t, "gatekeeper-allowed-repos")
+	if err := os.WriteFile(repos, []byte("modules:\n- name: allowed-repos\n  type: gatekeeper\n  module: "+reposWasm+"\n  settings: {repos: [quay.io/]}\n"+
+		"  rules: [{operations: [CREATE], apiGroups: [\"\"], apiVersions: [v1], resources: [pods]}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name        string
+		args        []string
+		wantCode    int
+		wantAllowed bool
+		want        string // the rejection's message, or a substring of stderr
+	}{
+		{"opa, configured settings", []string{"--config", opaConfig}, 0, true, ""},
+		{"opa, --settings-json", []string{"--config", opaConfig, "--settings-json", `{"forbidden_namespaces": ["default"]}`}, 0, false, "Pods may not be created in namespace default"},
+		{"opa, settings not a mapping", []string{"--config", opaConfig, "--settings-json", `["default"]`}, 1, false, `field "settings": must be a mapping for type opa`},
+		{"gatekeeper, both modules", []string{"--config", exampleSuites + "/config/gatekeeper.yaml"}, 0, false, `container <nginx> has an invalid image repo <nginx:1.27>, allowed repos are ["registry.example.com/", "ghcr.io/example/"]`},
+		{"gatekeeper, configured parameters", []string{"--config", repos}, 0, false, `container <nginx> has an invalid image repo <nginx:1.27>, allowed repos are ["quay.io/"]`},
+		{"gatekeeper, --settings-json", []string{"--config", repos, "--settings-json", `{"repos": ["nginx"]}`}, 0, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "", append(append([]string{"admit"}, tc.args...), pod)...)
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tc.wantCode, out, errOut)
+			}
+			if code != 0 {
+				if !strings.Contains(errOut, tc.want) {
+					t.Fatalf("stderr lacks %q:\n%s", tc.want, errOut)
+				}
+				return
+			}
+			var review admissionv1.AdmissionReview
+			if err := json.Unmarshal([]byte(out), &review); err != nil {
+				t.Fatal(err)
+			}
+			r := review.Response
+			if r.Allowed != tc.wantAllowed || (!r.Allowed && (r.Result.Code != 403 || !strings.HasSuffix(r.Result.Message, tc.want))) {
+				t.Fatalf("want allowed=%v and %q, got %+v\n%s", tc.wantAllowed, tc.want, r, errOut)
 			}
 		})
 	}
