@@ -514,7 +514,8 @@ fn decode<T: DeserializeOwned>(value: &mut Value, at: &str, p: &mut Problems) ->
 /// Rewrites serde's messages in the configuration's words: "unknown field `x`, expected one of
 /// `a`, `b`" becomes "unknown field (allowed: a, b)"; "invalid type: integer `5`, expected a
 /// string" becomes "must be a string, got integer `5`"; "unknown variant `x`, expected `a` or
-/// `b`" becomes "must be a or b, got \"x\"". Messages of our own pass unchanged.
+/// `b`" (or "one of `a`, `b`, `c`") becomes "must be a or b, got \"x\"" ("a, b or c"). Messages
+/// of our own pass unchanged.
 fn humanize(message: &str) -> String {
     let names = |list: &str| {
         list.trim_start_matches("one of ")
@@ -529,7 +530,13 @@ fn humanize(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown variant `")
         && let Some((got, expected)) = rest.split_once("`, expected ")
     {
-        return format!("must be {}, got \"{got}\"", expected.replace('`', ""));
+        // "`a` or `b`", or "one of `a`, `b`, `c`": the names, read as "a, b or c".
+        let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let list = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => expected.replace('`', ""),
+        };
+        return format!("must be {list}, got \"{got}\"");
     }
     if let Some(rest) = message.strip_prefix("invalid type: ")
         && let Some((got, expected)) = rest.rsplit_once(", expected ")
