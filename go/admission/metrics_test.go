@@ -7,41 +7,19 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/admission"
-	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/kubewasm/kubewasm/go/internal/binding"
 	"github.com/kubewasm/kubewasm/go/internal/metrics"
 )
 
-// seriesValue returns a counter's value or a histogram's sample count for
-// the series of name with exactly the given labels (0 if none).
+// seriesValue reads one series with exactly these labels (metrics.Value).
 func seriesValue(t *testing.T, name string, want map[string]string) float64 {
 	t.Helper()
-	mfs, err := legacyregistry.DefaultGatherer.Gather()
+	v, err := metrics.Value(name, want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(want) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if want[l.GetName()] != l.GetValue() {
-					continue series
-				}
-			}
-			if h := m.GetHistogram(); h != nil {
-				return float64(h.GetSampleCount())
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return v
 }
 
 // TestWebhookShapedMetrics: the per-module series a webhook would have, from

@@ -132,3 +132,38 @@ func ObserveError(kind binding.Kind, err error) {
 	}
 	callErrors.WithLabelValues(kind.String(), code).Inc()
 }
+
+// Value reads one series of name from the registry: the one whose labels are
+// exactly labels. It returns a counter's or a gauge's value, or a histogram's
+// sample count; 0 when there is no such series. For tests and tools.
+func Value(name string, labels map[string]string) (float64, error) {
+	mfs, err := legacyregistry.DefaultGatherer.Gather()
+	if err != nil {
+		return 0, err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
+					continue series
+				}
+			}
+			switch {
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount()), nil
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue(), nil
+			default:
+				return m.GetCounter().GetValue(), nil
+			}
+		}
+	}
+	return 0, nil
+}

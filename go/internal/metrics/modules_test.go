@@ -3,44 +3,17 @@ package metrics
 import (
 	"testing"
 
-	"k8s.io/component-base/metrics/legacyregistry"
-
 	"github.com/kubewasm/kubewasm/go/internal/binding"
 )
 
-// value returns the value of the counter or gauge series of name with
-// exactly the given labels, or the sample count of a histogram series (0 if
-// none).
+// value reads one series with exactly these labels (Value).
 func value(t *testing.T, name string, want map[string]string) float64 {
 	t.Helper()
-	mfs, err := legacyregistry.DefaultGatherer.Gather()
+	v, err := Value(name, want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(want) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if want[l.GetName()] != l.GetValue() {
-					continue series
-				}
-			}
-			if h := m.GetHistogram(); h != nil {
-				return float64(h.GetSampleCount())
-			}
-			if g := m.GetGauge(); g != nil {
-				return g.GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return v
 }
 
 func TestObserveAdmissionModule(t *testing.T) {

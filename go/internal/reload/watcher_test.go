@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/kubewasm/kubewasm/go/internal/metrics"
 )
 
 // fakeLoader "loads" config.yaml: its content is the generation's name and,
@@ -261,36 +263,14 @@ func configInfo(t *testing.T, kind string) string {
 	return hash
 }
 
-// metricValue returns the value of the counter or gauge series of name with
-// the given labels (0 when there is none).
+// metricValue reads one series with exactly these labels (metrics.Value).
 func metricValue(t *testing.T, name string, want map[string]string) float64 {
 	t.Helper()
-	mfs, err := legacyregistry.DefaultGatherer.Gather()
+	v, err := metrics.Value(name, want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if labels[k] != v {
-					continue series
-				}
-			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return v
 }
 
 func TestOneLine(t *testing.T) {
