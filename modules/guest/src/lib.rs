@@ -101,6 +101,7 @@
 pub mod admission;
 pub mod authn;
 pub mod authz;
+mod de;
 mod envelope;
 pub mod hostile;
 
