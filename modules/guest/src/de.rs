@@ -27,26 +27,31 @@ macro_rules! with_other_fields {
                         mut map: A,
                     ) -> Result<$ty, A::Error> {
                         let mut out = <$ty>::default();
-                        let mut seen = [false; [$($json),*].len()];
-                        while let Some(key) = map.next_key::<String>()? {
-                            let known = [$($json),*].iter().position(|k| *k == key);
-                            if let Some(i) = known {
-                                if std::mem::replace(&mut seen[i], true) {
-                                    return Err(serde::de::Error::duplicate_field([$($json),*][i]));
-                                }
-                            }
+                        $(let mut $field = None;)*
+                        while let Some(key) = map.next_key::<$crate::de::Key<'de>>()? {
                             match key.as_str() {
-                                $($json => out.$field = map.next_value()?,)*
+                                $($json => {
+                                    if $field.is_some() {
+                                        return Err(serde::de::Error::duplicate_field($json));
+                                    }
+                                    $field = Some(map.next_value()?);
+                                })*
                                 _ => {
-                                    let value = map.next_value()?;
-                                    if out.other.insert(key.clone(), value).is_some() {
-                                        return Err(serde::de::Error::custom(format_args!(
-                                            "duplicate field `{key}`"
-                                        )));
+                                    match out.other.entry(key.into_string()) {
+                                        serde_json::map::Entry::Occupied(o) => {
+                                            return Err(serde::de::Error::custom(format_args!(
+                                                "duplicate field `{}`",
+                                                o.key()
+                                            )));
+                                        }
+                                        serde_json::map::Entry::Vacant(v) => {
+                                            v.insert(map.next_value()?);
+                                        }
                                     }
                                 }
                             }
                         }
+                        $(if let Some(v) = $field { out.$field = v; })*
                         Ok(out)
                     }
                 }
@@ -54,6 +59,55 @@ macro_rules! with_other_fields {
             }
         }
     };
+}
+
+/// An object key, borrowed from the input when it has no escapes (no allocation for the keys
+/// that name a known field).
+pub(crate) enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Key::Borrowed(s) => s.to_owned(),
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(s))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(s.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(s))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 pub(crate) use with_other_fields;

@@ -99,6 +99,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod alloc;
 pub mod authn;
 pub mod authz;
 mod de;
