@@ -1,8 +1,15 @@
 //! Per-call latency of the library through its public Rust API (the C ABI adds one copy of the
-//! result). `make bench` runs it; it prints the median and p99 of many calls per case, and the
-//! time to init a configuration of four modules.
+//! result). `make bench` runs it; it prints the median and p99 of many calls per case, the time
+//! to init a configuration of four modules, and the validator's throughput on two threads.
 //!
 //!     cargo bench --bench calls [-- ITERATIONS]
+//!
+//! Environment: `KUBEWASM_MODULES=DIR` takes the modules from DIR instead of `build/modules`
+//! (to compare two builds of the same modules with one library); `KUBEWASM_BENCH_SWEEP=MIB`
+//! writes MIB mebibytes between two calls, outside the timed part, to measure the calls with
+//! the caches as cold as they are inside kube-apiserver, where other work runs between two
+//! admission calls (docs/performance.md); `KUBEWASM_BENCH_CASES=TEXT` runs only the cases
+//! whose name contains TEXT (e.g. to profile one of them).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,7 +17,10 @@ use std::time::{Duration, Instant};
 use kubewasm::{Handle, Kind, Phase};
 
 fn fixtures() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("build/modules");
+    let dir = std::env::var_os("KUBEWASM_MODULES").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("build/modules"),
+        PathBuf::from,
+    );
     assert!(
         dir.join("magic-validator.wasm").exists(),
         "run `make fixtures` first"
@@ -30,18 +40,81 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
+/// A buffer written between two timed calls when `KUBEWASM_BENCH_SWEEP` asks for one.
+struct Sweep(Vec<u8>);
+
+impl Sweep {
+    fn from_env() -> Sweep {
+        let mib: usize = std::env::var("KUBEWASM_BENCH_SWEEP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Sweep(vec![0; mib << 20])
+    }
+
+    /// Touches every cache line of the buffer, evicting what the last call left in the caches.
+    fn run(&mut self, round: usize) {
+        for line in self.0.chunks_mut(64) {
+            line[0] = line[0].wrapping_add(round as u8);
+        }
+        std::hint::black_box(&self.0);
+    }
+}
+
+/// Whether `KUBEWASM_BENCH_CASES` selects the case `name`.
+fn selected(name: &str) -> bool {
+    std::env::var("KUBEWASM_BENCH_CASES").map_or(true, |only| name.contains(&only))
+}
+
 fn measure(name: &str, n: usize, mut f: impl FnMut()) {
+    if !selected(name) {
+        return;
+    }
+    let mut sweep = Sweep::from_env();
     for _ in 0..n / 10 {
         f();
     }
     let samples = (0..n)
-        .map(|_| {
+        .map(|round| {
+            sweep.run(round);
             let t = Instant::now();
             f();
             t.elapsed()
         })
         .collect();
-    report(name, samples);
+    let name = match sweep.0.len() >> 20 {
+        0 => name.to_owned(),
+        mib => format!("{name}, {mib} MiB swept"),
+    };
+    report(&name, samples);
+}
+
+/// Calls per second of `threads` threads calling `f` for `secs` seconds.
+fn throughput(name: &str, threads: usize, secs: f64, f: impl Fn() + Sync) {
+    if !selected(name) {
+        return;
+    }
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let calls: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut calls = 0;
+                    while Instant::now() < until {
+                        f();
+                        calls += 1;
+                    }
+                    calls
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    println!(
+        "{name:<44} {threads} threads: {:.0} calls/s",
+        calls as f64 / started.elapsed().as_secs_f64()
+    );
 }
 
 fn main() {
@@ -51,14 +124,17 @@ fn main() {
         .unwrap_or(5000);
     let dir = fixtures();
     let four = "modules:\n- {module: magic-mutator.wasm, mutating: true}\n- {module: magic-validator.wasm}\n- {module: json-patch-mutator.wasm, mutating: true}\n- {module: settings-admitter.wasm}\n";
-    let inits: Vec<Duration> = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            Handle::new(Kind::Admission, four.as_bytes(), &dir).unwrap();
-            t.elapsed()
-        })
-        .collect();
-    report("init: admission config of 4 wasi modules", inits);
+    let init = "init: admission config of 4 wasi modules";
+    if selected(init) {
+        let inits: Vec<Duration> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                Handle::new(Kind::Admission, four.as_bytes(), &dir).unwrap();
+                t.elapsed()
+            })
+            .collect();
+        report(init, inits);
+    }
     let safe = "modules:\n- {name: safe-annotations, type: kubewarden, module: safe-annotations.wasm, settings: {mandatory_annotations: [puzzle.ch/owner]}}\n";
 
     let admission = Handle::new(Kind::Admission, four.as_bytes(), &dir).unwrap();
@@ -74,12 +150,15 @@ fn main() {
         "oldObject": null, "dryRun": false
     }))
     .unwrap();
-    measure("admit: magic-validator (wasi), ConfigMap", n, || {
+    let validate = || {
         let r = admission
             .admit(Phase::Validating, &[1], &request, 0)
             .unwrap();
         assert!(r.allowed);
-    });
+    };
+    measure("admit: magic-validator (wasi), ConfigMap", n, validate);
+    throughput("admit: magic-validator (wasi), ConfigMap", 1, 2.0, validate);
+    throughput("admit: magic-validator (wasi), ConfigMap", 2, 2.0, validate);
     measure("admit: magic-mutator (wasi, Full patch)", n, || {
         let r = admission.admit(Phase::Mutating, &[0], &request, 0).unwrap();
         assert!(r.patch.is_some());

@@ -49,7 +49,7 @@ main() {
   N=${N:-1000}
   BATCH=${BATCH:-100}
   WARMUP=${WARMUP:-50}
-  MODULES=$ROOT/build/modules
+  MODULES=${KUBEWASM_MODULES:-$ROOT/build/modules}
   for b in kube-apiserver etcd kubectl; do
     [[ -x $BIN/$b ]] || die "$BIN/$b is missing: run 'make apiserver'"
   done

@@ -4,6 +4,7 @@
 #   make fixtures        build (incremental: cargo only runs when a source changed)
 #   make fixtures-check  static check of exports/imports (python3, standard library)
 #   make fixtures-smoke  run every module under the wasmtime Python package, if installed
+#   make guest-cost      wasm instructions per call of the example modules (same package)
 #   make fixtures-lint   cargo fmt --check and clippy -D warnings on the workspace
 #   make fixtures-clean  remove the built modules and modules/target
 
@@ -28,7 +29,7 @@ FIXTURES_INPUTS := $(shell find $(FIXTURES_SRC_DIR) \
 	\( -path $(FIXTURES_TARGET_DIR) -o -path $(FIXTURES_SRC_DIR)/policies \) -prune -o \
 	-type f \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print 2>/dev/null)
 
-.PHONY: fixtures fixtures-check fixtures-smoke fixtures-clean fixtures-lint
+.PHONY: fixtures fixtures-check fixtures-smoke fixtures-clean fixtures-lint guest-cost
 fixtures: $(FIXTURES_WASM)
 
 $(FIXTURES_STAMP): $(FIXTURES_INPUTS)
@@ -48,6 +49,9 @@ fixtures-check: fixtures
 
 fixtures-smoke: fixtures
 	python3 $(FIXTURES_SRC_DIR)/tools/smoke_test.py $(FIXTURES_OUT_DIR)
+
+guest-cost: fixtures
+	cd $(FIXTURES_SRC_DIR)/tools && python3 guest_cost.py $(FIXTURES_OUT_DIR)
 
 fixtures-clean:
 	rm -f $(FIXTURES_WASM)

@@ -456,7 +456,9 @@ func (p *Plugin) invoke(ctx context.Context, c *generation, phase binding.Phase,
 	start := time.Now()
 	err := c.admitter.Admit(phase, ids, req, binding.TimeoutFrom(ctx), func(out []byte) error {
 		metrics.ObserveCall(binding.KindAdmission, start)
-		return json.Unmarshal(out, &res)
+		var err error
+		res, err = decodeResult(out)
+		return err
 	})
 	if err != nil {
 		metrics.ObserveError(binding.KindAdmission, err)

@@ -168,7 +168,9 @@ func (a *Authenticator) Review(ctx context.Context, token string) (*authenticati
 	start := time.Now()
 	err = g.Value.Authenticate(in, binding.TimeoutFrom(ctx), func(out []byte) error {
 		metrics.ObserveCall(binding.KindAuthentication, start)
-		return json.Unmarshal(out, &res)
+		var err error
+		res, err = decodeResult(out)
+		return err
 	})
 	if err != nil {
 		metrics.ObserveError(binding.KindAuthentication, err)

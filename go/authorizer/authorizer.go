@@ -227,7 +227,9 @@ func (a *Authorizer) Review(ctx context.Context, sar *authorizationv1.SubjectAcc
 	start := time.Now()
 	err = g.Value.reviewer.Authorize(in, binding.TimeoutFrom(ctx), func(out []byte) error {
 		metrics.ObserveCall(binding.KindAuthorization, start)
-		return json.Unmarshal(out, &res)
+		var err error
+		res, err = decodeResult(out)
+		return err
 	})
 	if err != nil {
 		metrics.ObserveError(binding.KindAuthorization, err)

@@ -135,6 +135,7 @@ for _name, _func, _params in [("fd_read", fd_read, 4), ("fd_write", fd_write, 4)
                        access_caller=True)
 LINKER.define_func(WASI, "proc_exit", wasmtime.FuncType([_i32], []), proc_exit)
 WASI_CALLS = {}
+LAST_FUEL = 0  # fuel (wasm instructions) the last call() used; modules/tools/guest_cost.py
 
 
 def call(name, export, stdin, fuel=500_000_000, memory=64 << 20):
@@ -161,6 +162,8 @@ def call(name, export, stdin, fuel=500_000_000, memory=64 << 20):
     except wasmtime.WasmtimeError as e:
         outcome = "error: " + str(e).strip().splitlines()[-1]
     WASI_CALLS.setdefault(name, {}).update(CURRENT.calls)
+    global LAST_FUEL
+    LAST_FUEL = fuel - store.get_fuel()
     return outcome, bytes(CURRENT.stdout), CURRENT.stderr.decode("utf-8", "replace")
 
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{
     Config, Enabled, Engine, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker,
-    PoolingAllocationConfig, ProfilingStrategy, ResourceLimiter, Store, Trap,
+    Memory, PoolingAllocationConfig, ProfilingStrategy, ResourceLimiter, Store, Trap,
 };
 
 use crate::error::FailureKind;
@@ -99,6 +99,10 @@ pub struct CallState<P = ()> {
     /// per reading, plus every timeout the module waited for in `poll_oneoff`.
     pub(crate) fake_elapsed: u64,
     rng: u64,
+    /// The instance's exported `memory`, looked up once after instantiation so that host
+    /// functions do not look it up by name on every call (`None` during instantiation, or
+    /// when the module exports no memory by that name).
+    pub(crate) memory: Option<Memory>,
     memory_limit: u64,
     memory_exceeded: Option<usize>,
     /// The protocol's per-call state.
@@ -119,6 +123,7 @@ impl<P: Default> CallState<P> {
             started: Instant::now(),
             fake_elapsed: 0,
             rng: 0x853c_49e6_748f_ea9b,
+            memory: None,
             memory_limit,
             memory_exceeded: None,
             protocol: Default::default(),
@@ -296,10 +301,10 @@ impl<P: Default + Send + 'static> Compiled<P> {
         store.limiter(|s| s as &mut dyn ResourceLimiter);
         let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
         store.set_epoch_deadline(ticks);
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| body(&mut store, &instance));
+        let result = self.pre.instantiate(&mut store).and_then(|instance| {
+            store.data_mut().memory = instance.get_memory(&mut store, "memory");
+            body(&mut store, &instance)
+        });
         let duration = started.elapsed();
         let state = store.into_data();
         match result {

@@ -58,6 +58,9 @@ impl std::fmt::Display for OutputTooLarge {
 impl std::error::Error for OutputTooLarge {}
 
 fn memory<P>(caller: &mut Caller<'_, CallState<P>>) -> Option<Memory> {
+    if let Some(m) = caller.data().memory {
+        return Some(m);
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Some(m),
         _ => None,

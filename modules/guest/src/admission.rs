@@ -33,7 +33,7 @@ pub struct AdmissionReview {
 }
 
 /// `AdmissionReview.request`. Fields not modelled here are kept in `other`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionRequest {
     /// The request uid; the response must carry the same.
@@ -58,6 +58,15 @@ pub struct AdmissionRequest {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+crate::de::with_other_fields!(AdmissionRequest, "an AdmissionRequest object", {
+    "uid" => uid,
+    "operation" => operation,
+    "name" => name,
+    "namespace" => namespace,
+    "object" => object,
+    "oldObject" => old_object,
+});
 
 impl AdmissionRequest {
     /// `request.object` if it is a JSON object with the given `apiVersion` and `kind`;

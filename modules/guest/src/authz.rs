@@ -53,7 +53,7 @@ pub struct SubjectAccessReviewSpec {
 }
 
 /// `spec.resourceAttributes`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceAttributes {
     /// Namespace of the request (empty for cluster-scoped or all-namespace requests).
@@ -81,6 +81,16 @@ pub struct ResourceAttributes {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+crate::de::with_other_fields!(ResourceAttributes, "a resourceAttributes object", {
+    "namespace" => namespace,
+    "verb" => verb,
+    "group" => group,
+    "version" => version,
+    "resource" => resource,
+    "subresource" => subresource,
+    "name" => name,
+});
 
 /// `spec.nonResourceAttributes`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

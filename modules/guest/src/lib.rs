@@ -99,8 +99,10 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod alloc;
 pub mod authn;
 pub mod authz;
+mod de;
 mod envelope;
 pub mod hostile;
 

@@ -22,3 +22,7 @@ pub fn authenticate(
 }
 
 kubewasm_guest::register_authenticator!(authenticate);
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: kubewasm_guest::alloc::OneShot = kubewasm_guest::alloc::OneShot::new();

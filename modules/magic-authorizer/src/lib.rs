@@ -24,3 +24,7 @@ pub fn authorize(
 }
 
 kubewasm_guest::register_authorizer!(authorize);
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: kubewasm_guest::alloc::OneShot = kubewasm_guest::alloc::OneShot::new();

@@ -33,3 +33,7 @@ pub fn mutate(
 }
 
 kubewasm_guest::register_admitter!(mutate);
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: kubewasm_guest::alloc::OneShot = kubewasm_guest::alloc::OneShot::new();

@@ -34,3 +34,7 @@ pub fn check(
 }
 
 kubewasm_guest::register_admitter!(check);
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: kubewasm_guest::alloc::OneShot = kubewasm_guest::alloc::OneShot::new();
