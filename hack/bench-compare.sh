@@ -16,6 +16,9 @@
 #   wasm-mutating     bench-wasm-mutating      WASM plugin: magic-mutator
 #   webhook-mutating  bench-webhook-mutating   mutating webhook producing the same patch
 #   map               bench-map                MutatingAdmissionPolicy (when the server serves it)
+#   wasm-b            bench-wasm-b             with KUBEWASM_MODULES_B=DIR only: the `wasm` column's two
+#                                              modules built another way, taken from DIR (an A/B
+#                                              of module builds in one server, one run)
 #
 # Every create uses the admin token (static token, system:masters): authentication and
 # authorization cost the same in every column. The validating columns are measured with an
@@ -34,7 +37,8 @@
 #
 # Environment: N (creates per column, default 1000), BATCH (default 100), WARMUP (per column,
 # default 50), VIEW_N (default 500), KUBEWASM_BIN (default _output/bin; make bench-compare
-# PROFILE=1 uses the unstripped build), BENCH_WEBHOOK (the webhook binary, default
+# PROFILE=1 uses the unstripped build), KUBEWASM_MODULES (default build/modules),
+# KUBEWASM_MODULES_B (adds the wasm-b column), BENCH_WEBHOOK (the webhook binary, default
 # $KUBEWASM_BIN/bench-webhook, built from hack/webhook when missing), KEEP=1 keeps the scratch
 # directory, PPROF=COLUMN: after the measurement, create in COLUMN for PPROF_SECONDS (default
 # 20) while taking a CPU profile from /debug/pprof/profile into PPROF_OUT (default
@@ -50,6 +54,12 @@ main() {
   BATCH=${BATCH:-100}
   WARMUP=${WARMUP:-50}
   MODULES=${KUBEWASM_MODULES:-$ROOT/build/modules}
+  MODULES_B=${KUBEWASM_MODULES_B:-}
+  if [[ -n $MODULES_B ]]; then
+    for m in magic-validator safe-annotations; do
+      [[ -f $MODULES_B/$m.wasm ]] || die "KUBEWASM_MODULES_B: $MODULES_B/$m.wasm is missing"
+    done
+  fi
   for b in kube-apiserver etcd kubectl; do
     [[ -x $BIN/$b ]] || die "$BIN/$b is missing: run 'make apiserver'"
   done
@@ -76,6 +86,7 @@ main() {
   rows=("none allow" "wasm allow" "vap allow" "webhook allow" "wasm deny" "vap deny" "webhook deny"
     "wasm-mutating allow" "webhook-mutating allow")
   [[ -n $MAP ]] && rows+=("map allow")
+  [[ -n $MODULES_B ]] && rows+=("wasm-b allow" "wasm-b deny")
   for r in "${rows[@]}"; do creates $r "$WARMUP" >/dev/null; done
   local done_=0 n round=0 i k=${#rows[@]}
   while ((done_ < N)); do
@@ -135,6 +146,13 @@ start_server() {
   sed "s#\.\./build/modules#$MODULES#" "$ROOT/examples/authentication.yaml" >"$cfg/authentication.yaml"
   sed "s#\.\./build/modules#$MODULES#" "$ROOT/examples/authorization.yaml" >"$cfg/authorization.yaml"
   sed "s#MODULES/#$MODULES/#" "$ROOT/hack/bench/admission.yaml" >"$cfg/admission.yaml"
+  if [[ -n $MODULES_B ]]; then
+    # The wasm column's two modules again, from MODULES_B, named *-b, for namespace bench-wasm-b.
+    awk '/^    - name: magic-validator$/ { on = 1 } on { print }' "$ROOT/hack/bench/admission.yaml" |
+      sed -e "s#MODULES/#$MODULES_B/#" -e 's#^\(    - name: [a-z-]*\)$#\1-b#' \
+        -e 's#kubernetes.io/metadata.name: bench-wasm$#kubernetes.io/metadata.name: bench-wasm-b#' \
+        >>"$cfg/admission.yaml"
+  fi
   flags="--profiling=true ${BENCH_APISERVER_FLAGS:-}"
   port=$(free_port)
   RUN_DIR=$TMP/run
@@ -160,6 +178,7 @@ kubectl_() { "$BIN/kubectl" --kubeconfig "$RUN_DIR/admin.kubeconfig" "$@"; }
 # MutatingAdmissionPolicy; then waits until every column behaves as it should.
 setup_policies() {
   kubectl_ apply -f "$ROOT/hack/bench/namespaces.yaml" >/dev/null
+  [[ -n $MODULES_B ]] && kubectl_ create namespace bench-wasm-b >/dev/null
   kubectl_ apply -f "$ROOT/hack/bench/vap.yaml" >/dev/null
   sed -e "s#WEBHOOK_URL#$WEBHOOK_URL#" -e "s#CA_BUNDLE#$(base64 -w0 <"$TMP/webhook-ca.crt")#" \
     "$ROOT/hack/bench/webhooks.yaml" | kubectl_ apply -f - >/dev/null
@@ -174,7 +193,7 @@ setup_policies() {
   write_bodies
   # Policies take effect asynchronously (informers): wait until each column answers as expected.
   local c
-  for c in wasm vap webhook; do
+  for c in wasm vap webhook ${MODULES_B:+wasm-b}; do
     wait_until "$c rejects" expect "$c" deny 403 "not-allowed-value" || die "column $c does not reject"
     expect "$c" allow 201 '"puzzle.ch/owner"' || die "column $c does not allow a valid create"
   done
@@ -253,7 +272,7 @@ server_view() {
   echo "inside the server: mean per create over $count more creates per column (difference of two /metrics scrapes)"
   local apiserver_pid s0 s1 w0 w1 e0 e1
   apiserver_pid=$(cat "$RUN_DIR/apiserver.pid")
-  for c in none wasm vap webhook wasm-mutating webhook-mutating ${MAP:+map}; do
+  for c in none wasm vap webhook wasm-mutating webhook-mutating ${MAP:+map} ${MODULES_B:+wasm-b}; do
     scrape "$TMP/metrics.before"
     s0=$(cpu_ticks "$apiserver_pid") w0=$(cpu_ticks "$WEBHOOK_PID") e0=$(cpu_ticks "$ETCD_PID")
     creates "$c" allow "$count" >/dev/null

@@ -309,25 +309,7 @@ func (r *Reader) skip(depth int) bool {
 			}
 		}
 	case '[':
-		r.i++
-		if r.peek() == ']' {
-			r.i++
-			return true
-		}
-		for {
-			if !r.skip(depth + 1) {
-				return false
-			}
-			switch r.peek() {
-			case ',':
-				r.i++
-			case ']':
-				r.i++
-				return true
-			default:
-				return false
-			}
-		}
+		return r.Array(func() bool { return r.skip(depth + 1) })
 	case '"':
 		return r.skipString()
 	case 't':

@@ -9,6 +9,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::authn::UserInfo;
+
 /// The `apiVersion` the host requires on an AdmissionReview response.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 /// The `kind` the host requires on an AdmissionReview response.
@@ -54,7 +56,34 @@ pub struct AdmissionRequest {
     /// The old object (UPDATE and DELETE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_object: Option<Value>,
-    /// Everything else: `kind`, `resource`, `userInfo`, `dryRun`, `options`, …
+    /// The type of the object (e.g. `{"group": "", "version": "v1", "kind": "ConfigMap"}`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub kind: GroupVersionKind,
+    /// The resource being requested (e.g. `configmaps`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub resource: GroupVersionResource,
+    /// The subresource being requested, if any (e.g. `status`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub_resource: String,
+    /// The kind of the original API request, when it differs from `kind` (conversion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_kind: Option<GroupVersionKind>,
+    /// The resource of the original API request, when it differs from `resource`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_resource: Option<GroupVersionResource>,
+    /// The subresource of the original API request.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_sub_resource: String,
+    /// Who made the request.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub user_info: UserInfo,
+    /// Whether the request is a dry run (a module with side effects must not have them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The operation's options (`CreateOptions`, `UpdateOptions`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Value>,
+    /// Every field not modelled above, as it came.
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -66,7 +95,48 @@ crate::de::with_other_fields!(AdmissionRequest, "an AdmissionRequest object", {
     "namespace" => namespace,
     "object" => object,
     "oldObject" => old_object,
+    "kind" => kind,
+    "resource" => resource,
+    "subResource" => sub_resource,
+    "requestKind" => request_kind,
+    "requestResource" => request_resource,
+    "requestSubResource" => request_sub_resource,
+    "userInfo" => user_info,
+    "dryRun" => dry_run,
+    "options" => options,
 });
+
+/// A group, version and kind, as in `request.kind`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupVersionKind {
+    /// API group (empty for the core group).
+    #[serde(default)]
+    pub group: String,
+    /// API version.
+    #[serde(default)]
+    pub version: String,
+    /// Kind.
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// A group, version and resource, as in `request.resource`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupVersionResource {
+    /// API group (empty for the core group).
+    #[serde(default)]
+    pub group: String,
+    /// API version.
+    #[serde(default)]
+    pub version: String,
+    /// Resource (plural, lower case).
+    #[serde(default)]
+    pub resource: String,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
 
 impl AdmissionRequest {
     /// `request.object` if it is a JSON object with the given `apiVersion` and `kind`;
@@ -243,9 +313,12 @@ mod tests {
 
     #[test]
     fn unknown_request_fields_are_kept() {
-        let request: AdmissionRequest =
-            serde_json::from_value(json!({"uid": "u", "dryRun": true, "object": null})).unwrap();
-        assert_eq!(request.other["dryRun"], true);
+        let request: AdmissionRequest = serde_json::from_value(
+            json!({"uid": "u", "dryRun": true, "object": null, "future": {"a": 1}}),
+        )
+        .unwrap();
+        assert_eq!(request.dry_run, Some(true));
+        assert_eq!(request.other["future"]["a"], 1);
         assert!(request.object.is_none());
         assert_eq!(
             request.object_of_kind("v1", "ConfigMap").unwrap_err(),
