@@ -44,10 +44,9 @@ func fastResult(r *resultjson.Reader, res *Result) bool {
 			return r.Strings(&res.Warnings)
 		case "auditAnnotations":
 			return fastAuditAnnotations(r, &res.AuditAnnotations)
-		case "outcomes":
-			return binding.DecodeOutcomes(r, &res.Outcomes)
-		case "logs":
-			return binding.DecodeLogs(r, &res.Logs)
+		}
+		if handled, ok := binding.DecodeReport(r, key, &res.Outcomes, &res.Logs); handled {
+			return ok
 		}
 		return r.Unknown(key, "allowed", "status", "module", "error", "patch",
 			"warnings", "auditAnnotations", "outcomes", "logs")
@@ -81,17 +80,8 @@ func fastStatus(r *resultjson.Reader, s *metav1.Status) bool {
 }
 
 func fastAuditAnnotations(r *resultjson.Reader, v *[]AuditAnnotation) bool {
-	if r.Null() {
-		*v = nil
-		return true
-	}
-	out := (*v)[:0]
-	if out == nil {
-		out = []AuditAnnotation{}
-	}
-	ok := r.Array(func() bool {
-		var a AuditAnnotation
-		ok := r.Object(func(key string) bool {
+	return resultjson.Slice(r, v, func(a *AuditAnnotation) bool {
+		return r.Object(func(key string) bool {
 			switch key {
 			case "module":
 				return r.String(&a.Module)
@@ -102,9 +92,5 @@ func fastAuditAnnotations(r *resultjson.Reader, v *[]AuditAnnotation) bool {
 			}
 			return r.Unknown(key, "module", "key", "value")
 		})
-		out = append(out, a)
-		return ok
 	})
-	*v = out
-	return ok
 }

@@ -19,10 +19,9 @@ func fastResult(r *resultjson.Reader, res *Result) bool {
 		switch key {
 		case "status":
 			return fastStatus(r, &res.Status)
-		case "outcomes":
-			return binding.DecodeOutcomes(r, &res.Outcomes)
-		case "logs":
-			return binding.DecodeLogs(r, &res.Logs)
+		}
+		if handled, ok := binding.DecodeReport(r, key, &res.Outcomes, &res.Logs); handled {
+			return ok
 		}
 		return r.Unknown(key, "status", "outcomes", "logs")
 	})

@@ -2,71 +2,46 @@ package binding
 
 import "github.com/kubewasm/kubewasm/go/internal/resultjson"
 
-// DecodeOutcomes reads a result's "outcomes" for a [resultjson] decoder.
-func DecodeOutcomes(r *resultjson.Reader, v *[]Outcome) bool {
-	if r.Null() {
-		*v = nil
-		return true
-	}
-	out := (*v)[:0]
-	if out == nil {
-		out = []Outcome{}
-	}
-	ok := r.Array(func() bool {
-		var o Outcome
-		ok := r.Object(func(key string) bool {
-			switch key {
-			case "module":
-				return r.String(&o.Module)
-			case "outcome":
-				return r.String(&o.Outcome)
-			case "durationNanos":
-				return r.Int(&o.DurationNanos, 64)
-			case "failure":
-				s := string(o.Failure)
-				if !r.String(&s) {
-					return false
+// DecodeReport reads a result's "outcomes" or "logs" (the keys every result
+// has) for a [resultjson] decoder. handled is false for any other key; ok is
+// false when the value is outside what the fast path handles.
+func DecodeReport(r *resultjson.Reader, key string, outcomes *[]Outcome, logs *[]LogLine) (handled, ok bool) {
+	switch key {
+	case "outcomes":
+		return true, resultjson.Slice(r, outcomes, func(o *Outcome) bool {
+			return r.Object(func(key string) bool {
+				switch key {
+				case "module":
+					return r.String(&o.Module)
+				case "outcome":
+					return r.String(&o.Outcome)
+				case "durationNanos":
+					return r.Int(&o.DurationNanos, 64)
+				case "failure":
+					s := string(o.Failure)
+					ok := r.String(&s)
+					o.Failure = Failure(s)
+					return ok
+				case "error":
+					return r.String(&o.Error)
 				}
-				o.Failure = Failure(s)
-				return true
-			case "error":
-				return r.String(&o.Error)
-			}
-			return r.Unknown(key, "module", "outcome", "durationNanos", "failure", "error")
+				return r.Unknown(key, "module", "outcome", "durationNanos", "failure", "error")
+			})
 		})
-		out = append(out, o)
-		return ok
-	})
-	*v = out
-	return ok
-}
-
-// DecodeLogs reads a result's "logs" for a [resultjson] decoder.
-func DecodeLogs(r *resultjson.Reader, v *[]LogLine) bool {
-	if r.Null() {
-		*v = nil
-		return true
-	}
-	out := (*v)[:0]
-	if out == nil {
-		out = []LogLine{}
-	}
-	ok := r.Array(func() bool {
-		var l LogLine
-		ok := r.Object(func(key string) bool {
-			switch key {
-			case "level":
-				return r.String(&l.Level)
-			case "module":
-				return r.String(&l.Module)
-			case "message":
-				return r.String(&l.Message)
-			}
-			return r.Unknown(key, "level", "module", "message")
+	case "logs":
+		return true, resultjson.Slice(r, logs, func(l *LogLine) bool {
+			return r.Object(func(key string) bool {
+				switch key {
+				case "level":
+					return r.String(&l.Level)
+				case "module":
+					return r.String(&l.Module)
+				case "message":
+					return r.String(&l.Message)
+				}
+				return r.Unknown(key, "level", "module", "message")
+			})
 		})
-		out = append(out, l)
-		return ok
-	})
-	*v = out
-	return ok
+	}
+	return false, false
 }

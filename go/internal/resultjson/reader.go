@@ -98,22 +98,27 @@ func (r *Reader) Null() bool {
 // Object reads an object, calling field for each key with the reader on the
 // value, which field must consume. Keys with escapes are not handled.
 func (r *Reader) Object(field func(key string) bool) bool {
-	if !r.literal("{") {
-		return false
-	}
-	if r.peek() == '}' {
+	return r.literal("{") && r.list('}', func() bool {
+		key, ok := r.rawString()
+		return ok && r.literal(":") && field(key)
+	})
+}
+
+// list reads the members of an object or array whose opening bracket was
+// just read, up to and including close: elem reads one member.
+func (r *Reader) list(close byte, elem func() bool) bool {
+	if r.peek() == close {
 		r.i++
 		return true
 	}
 	for {
-		key, ok := r.rawString()
-		if !ok || !r.literal(":") || !field(key) {
+		if !elem() {
 			return false
 		}
 		switch r.peek() {
 		case ',':
 			r.i++
-		case '}':
+		case close:
 			r.i++
 			return true
 		default:
@@ -137,27 +142,29 @@ func (r *Reader) Unknown(key string, goFields ...string) bool {
 
 // Array reads an array, calling elem once per element with the reader on it.
 func (r *Reader) Array(elem func() bool) bool {
-	if !r.literal("[") {
-		return false
-	}
-	if r.peek() == ']' {
-		r.i++
+	return r.literal("[") && r.list(']', elem)
+}
+
+// Slice reads an array into *v with elem reading each element, as
+// encoding/json does: length reset first, an empty array gives an empty
+// non-nil slice, null sets *v to nil.
+func Slice[T any](r *Reader, v *[]T, elem func(*T) bool) bool {
+	if r.Null() {
+		*v = nil
 		return true
 	}
-	for {
-		if !elem() {
-			return false
-		}
-		switch r.peek() {
-		case ',':
-			r.i++
-		case ']':
-			r.i++
-			return true
-		default:
-			return false
-		}
+	out := (*v)[:0]
+	if out == nil {
+		out = []T{}
 	}
+	ok := r.Array(func() bool {
+		var e T
+		ok := elem(&e)
+		out = append(out, e)
+		return ok
+	})
+	*v = out
+	return ok
 }
 
 // Bool reads true or false into *v; null leaves *v unchanged.
@@ -194,24 +201,7 @@ func (r *Reader) String(v *string) bool {
 // Strings reads an array of strings into *v (length reset first, as
 // encoding/json does); null sets *v to nil.
 func (r *Reader) Strings(v *[]string) bool {
-	if r.Null() {
-		*v = nil
-		return true
-	}
-	s := (*v)[:0]
-	if s == nil {
-		s = []string{}
-	}
-	ok := r.Array(func() bool {
-		var e string
-		if !r.String(&e) {
-			return false
-		}
-		s = append(s, e)
-		return true
-	})
-	*v = s
-	return ok
+	return Slice(r, v, r.String)
 }
 
 // Int reads a plain integer (no fraction, no exponent) that fits bits into
@@ -290,24 +280,10 @@ func (r *Reader) skip(depth int) bool {
 	switch r.peek() {
 	case '{':
 		r.i++
-		if r.peek() == '}' {
-			r.i++
-			return true
-		}
-		for {
-			if r.peek() != '"' || !r.skipString() || !r.literal(":") || !r.skip(depth+1) {
-				return false
-			}
-			switch r.peek() {
-			case ',':
-				r.i++
-			case '}':
-				r.i++
-				return true
-			default:
-				return false
-			}
-		}
+		// Not Object: a skipped key may have escapes.
+		return r.list('}', func() bool {
+			return r.peek() == '"' && r.skipString() && r.literal(":") && r.skip(depth+1)
+		})
 	case '[':
 		return r.Array(func() bool { return r.skip(depth + 1) })
 	case '"':
