@@ -1,6 +1,6 @@
 //! The wasmtime runtime: one engine per process, each module compiled once at init, a fresh
 //! instance per call from an `InstancePre` (made ahead of the call and torn down after it by
-//! [`recycle`]'s thread when it can be), and per-call limits on time (epoch interruption),
+//! [`recycle`]'s thread when the operator turns it on), and per-call limits on time (epoch interruption),
 //! memory (a resource limiter) and output (a capped stdout).
 
 pub mod precompiled;
@@ -336,8 +336,8 @@ impl<P: Default + Send + 'static> Compiled<P> {
     /// `timeout`. Any trap, limit or `proc_exit` the body does not handle fails the call.
     ///
     /// The instance is one no call has used: made for this call, or ahead of it by the recycle
-    /// thread when the module has no `start` function. Its store is torn down after the call,
-    /// on that thread when it can be.
+    /// thread (when it runs) if the module has no `start` function. Its store is torn down
+    /// after the call, on that thread when it runs.
     pub fn run<T>(
         &self,
         stdin: Vec<u8>,
@@ -356,8 +356,11 @@ impl<P: Default + Send + 'static> Compiled<P> {
     ) -> Result<CallOutput<T, P>, CallFailure<P>> {
         let started = Instant::now();
         let shared = &*self.shared;
+        let recycle = recycle && recycle::active();
+        // `try_lock`: a call never waits for the recycle thread (preempted while it holds the
+        // lock, it would make the call wait a whole time slice); it instantiates for itself.
         let prepared = if recycle && shared.preparable {
-            shared.prepared.lock().ok().and_then(|mut p| p.take())
+            shared.prepared.try_lock().ok().and_then(|mut p| p.take())
         } else {
             None
         };
@@ -399,9 +402,7 @@ impl<P: Default + Send + 'static> Compiled<P> {
     /// being made.
     fn prepare_next(&self, timeout: Duration) {
         let shared = &self.shared;
-        if shared.prepared.lock().is_ok_and(|p| p.is_some())
-            || shared.preparing.swap(true, Ordering::AcqRel)
-        {
+        if shared.preparing.swap(true, Ordering::AcqRel) {
             return;
         }
         let weak: Weak<Shared<P>> = Arc::downgrade(shared);
@@ -439,6 +440,9 @@ impl<P: Default + Send + 'static> Shared<P> {
     /// Makes the instance for the next call (on the recycle thread). A failure leaves nothing
     /// prepared: the next call instantiates for itself and reports the failure as its own.
     fn prepare(&self, timeout: Duration) {
+        if self.prepared.lock().map_or(true, |p| p.is_some()) {
+            return;
+        }
         let Some(slot) = recycle::PreparedSlot::claim() else {
             return;
         };
@@ -615,9 +619,7 @@ pub(crate) mod tests {
             call_export(&compiled, "echo", b"first").unwrap(),
             b"11first"
         );
-        if !recycle::active() {
-            return;
-        }
+        assert!(recycle::active(), "the unit tests run the recycle thread");
         for input in [&b"second"[..], b"", b"third"] {
             wait_prepared(&compiled);
             let mut want = b"11".to_vec();
