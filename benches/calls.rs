@@ -10,9 +10,8 @@
 //! the caches as cold as they are inside kube-apiserver, where other work runs between two
 //! admission calls (docs/performance.md); `KUBEWASM_BENCH_CASES=TEXT` runs only the cases
 //! whose name contains TEXT (e.g. to profile one of them); `KUBEWASM_BENCH_GAP_US=N` sleeps N µs
-//! between two timed calls, as the gaps between admission calls inside kube-apiserver leave the
-//! library's recycle thread time to work (compare with `KUBEWASM_RECYCLE=0`, which turns that
-//! thread off).
+//! between two timed calls, as admission calls are spaced inside kube-apiserver (where the gaps
+//! leave the library's recycle thread, turned on by `KUBEWASM_RECYCLE=1`, time to work).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
