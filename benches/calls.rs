@@ -9,7 +9,9 @@
 //! writes MIB mebibytes between two calls, outside the timed part, to measure the calls with
 //! the caches as cold as they are inside kube-apiserver, where other work runs between two
 //! admission calls (docs/performance.md); `KUBEWASM_BENCH_CASES=TEXT` runs only the cases
-//! whose name contains TEXT (e.g. to profile one of them).
+//! whose name contains TEXT (e.g. to profile one of them); `KUBEWASM_BENCH_GAP_US=N` sleeps N µs
+//! between two timed calls, as admission calls are spaced inside kube-apiserver (where the gaps
+//! leave the library's recycle thread, turned on by `KUBEWASM_RECYCLE=1`, time to work).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -71,21 +73,33 @@ fn measure(name: &str, n: usize, mut f: impl FnMut()) {
         return;
     }
     let mut sweep = Sweep::from_env();
+    let gap = Duration::from_micros(
+        std::env::var("KUBEWASM_BENCH_GAP_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
     for _ in 0..n / 10 {
         f();
     }
     let samples = (0..n)
         .map(|round| {
             sweep.run(round);
+            if !gap.is_zero() {
+                std::thread::sleep(gap);
+            }
             let t = Instant::now();
             f();
             t.elapsed()
         })
         .collect();
-    let name = match sweep.0.len() >> 20 {
+    let mut name = match sweep.0.len() >> 20 {
         0 => name.to_owned(),
         mib => format!("{name}, {mib} MiB swept"),
     };
+    if !gap.is_zero() {
+        name = format!("{name}, {} µs apart", gap.as_micros());
+    }
     report(&name, samples);
 }
 

@@ -1,14 +1,17 @@
 //! The wasmtime runtime: one engine per process, each module compiled once at init, a fresh
-//! instance per call from an `InstancePre`, and per-call limits on time (epoch interruption),
+//! instance per call from an `InstancePre` (made ahead of the call and torn down after it by
+//! [`recycle`]'s thread when the operator turns it on), and per-call limits on time (epoch interruption),
 //! memory (a resource limiter) and output (a capped stdout).
 
 pub mod precompiled;
+pub mod recycle;
 pub mod wasi_p1;
 
 pub use precompiled::ModuleFile;
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::{
@@ -32,10 +35,12 @@ fn perf_map_requested(value: Option<&std::ffi::OsStr>) -> bool {
 }
 
 fn new_engine() -> Result<Engine, String> {
+    // The calls in flight, plus the instances the recycle thread holds (prepared or dying).
+    let slots = MAX_INSTANCES + recycle::RESERVED_INSTANCES;
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_core_instances(MAX_INSTANCES)
-        .total_memories(MAX_INSTANCES)
-        .total_tables(MAX_INSTANCES)
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
         .table_elements(MAX_TABLE_ELEMENTS)
         .max_memory_size(crate::config::MAX_MEMORY_LIMIT as usize)
         .max_core_instance_size(4 << 20)
@@ -201,10 +206,47 @@ impl<P: Send> ResourceLimiter for CallState<P> {
 
 /// A compiled module ready to be instantiated once per call, for a protocol whose per-call
 /// state is `P`.
-pub struct Compiled<P = ()> {
+pub struct Compiled<P: 'static = ()> {
+    shared: Arc<Shared<P>>,
+}
+
+struct Shared<P: 'static> {
     pre: InstancePre<CallState<P>>,
     memory_limit: u64,
     clock: bool,
+    /// Whether instances may be made ahead of a call: the module has no wasm `start` function,
+    /// so instantiating it runs no guest code (see [`recycle`]).
+    preparable: bool,
+    /// The instance made for the next call, if any.
+    prepared: Mutex<Option<Prepared<P>>>,
+    /// A job making the next instance is queued or running.
+    preparing: AtomicBool,
+}
+
+/// An instance made ahead of its call. It holds one of [`recycle::MAX_PREPARED`] claims.
+struct Prepared<P: 'static> {
+    store: Store<CallState<P>>,
+    instance: Instance,
+    _slot: recycle::PreparedSlot,
+}
+
+/// Whether a module has a wasm `start` function (which instantiation would run), reading only
+/// the sections before its code. Unreadable bytes count as having one.
+fn has_start_function(wasm: &[u8]) -> bool {
+    use wasmtime::wasmparser::{Parser, Payload};
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(Payload::StartSection { .. }) | Err(_) => return true,
+            // The start section comes before these, when there is one.
+            Ok(Payload::ElementSection(_))
+            | Ok(Payload::DataCountSection { .. })
+            | Ok(Payload::CodeSectionStart { .. })
+            | Ok(Payload::DataSection(_))
+            | Ok(Payload::End(_)) => return false,
+            Ok(_) => {}
+        }
+    }
+    false
 }
 
 /// What a successful call leaves behind.
@@ -272,71 +314,196 @@ pub fn load<P: Default + Send + 'static>(
         .instantiate_pre(&module)
         .map_err(|e| format!("the module needs an import the host does not provide: {e}"))?;
     let compiled = Compiled {
-        pre,
-        memory_limit,
-        clock,
+        shared: Arc::new(Shared {
+            pre,
+            memory_limit,
+            clock,
+            preparable: !has_start_function(file),
+            prepared: Mutex::new(None),
+            preparing: AtomicBool::new(false),
+        }),
     };
     // One trial instantiation: an initial memory above the limit fails here, not on a request.
+    // It prepares nothing: instances are made ahead only for modules that are called.
     compiled
-        .run(Vec::new(), Duration::from_secs(5), |_, _| Ok(()))
+        .call(Vec::new(), Duration::from_secs(5), false, |_, _| Ok(()))
         .map_err(|f| format!("the module cannot be instantiated: {}", f.message))?;
     Ok(compiled)
 }
 
 impl<P: Default + Send + 'static> Compiled<P> {
-    /// Instantiates the module in a fresh store with `stdin` as its input and runs `body` on it
-    /// within `timeout`. Any trap, limit or `proc_exit` the body does not handle fails the call.
+    /// Runs `body` on a fresh instance of the module, with `stdin` as its input, within
+    /// `timeout`. Any trap, limit or `proc_exit` the body does not handle fails the call.
+    ///
+    /// The instance is one no call has used: made for this call, or ahead of it by the recycle
+    /// thread (when it runs) if the module has no `start` function. Its store is torn down
+    /// after the call, on that thread when it runs.
     pub fn run<T>(
         &self,
         stdin: Vec<u8>,
         timeout: Duration,
         body: impl FnOnce(&mut Store<CallState<P>>, &Instance) -> wasmtime::Result<T>,
     ) -> Result<CallOutput<T, P>, CallFailure<P>> {
+        self.call(stdin, timeout, true, body)
+    }
+
+    fn call<T>(
+        &self,
+        stdin: Vec<u8>,
+        timeout: Duration,
+        recycle: bool,
+        body: impl FnOnce(&mut Store<CallState<P>>, &Instance) -> wasmtime::Result<T>,
+    ) -> Result<CallOutput<T, P>, CallFailure<P>> {
         let started = Instant::now();
-        let engine = self.pre.module().engine();
-        let mut store = Store::new(
-            engine,
-            CallState::<P>::new(stdin, self.memory_limit, self.clock),
-        );
-        store.limiter(|s| s as &mut dyn ResourceLimiter);
-        let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
-        store.set_epoch_deadline(ticks);
-        let result = self.pre.instantiate(&mut store).and_then(|instance| {
-            store.data_mut().memory = instance.get_memory(&mut store, "memory");
-            body(&mut store, &instance)
-        });
-        let duration = started.elapsed();
-        let state = store.into_data();
-        match result {
-            Ok(value) => Ok(CallOutput {
-                value,
-                stdout: state.stdout,
-                stderr: state.stderr,
-                protocol: state.protocol,
-                duration,
-            }),
-            Err(err) => {
-                let (mut kind, mut message) = describe(&err, timeout);
-                if let Some(desired) = state.memory_exceeded {
-                    kind = FailureKind::MemoryLimit;
-                    message = MemoryLimitExceeded {
-                        limit: state.memory_limit,
-                        desired,
-                    }
-                    .to_string();
-                }
-                let stderr = String::from_utf8_lossy(&state.stderr);
-                let stderr = stderr.trim();
-                if !stderr.is_empty() {
-                    message = format!("{message}; stderr: {stderr}");
-                }
-                Err(CallFailure {
-                    kind,
-                    message,
-                    duration,
-                    protocol: Box::new(state.protocol),
-                })
+        let shared = &*self.shared;
+        let recycle = recycle && recycle::active();
+        // `try_lock`: a call never waits for the recycle thread (preempted while it holds the
+        // lock, it would make the call wait a whole time slice); it instantiates for itself.
+        let prepared = if recycle && shared.preparable {
+            shared.prepared.try_lock().ok().and_then(|mut p| p.take())
+        } else {
+            None
+        };
+        let (mut store, instance) = match prepared {
+            Some(Prepared {
+                mut store,
+                instance,
+                _slot,
+            }) => {
+                // Instantiation ran no guest code: the state is as new, but for the memory
+                // found then. Start it over for this call all the same.
+                let memory = store.data().memory;
+                *store.data_mut() = shared.new_state(stdin);
+                store.data_mut().memory = memory;
+                store.set_epoch_deadline(deadline_ticks(timeout));
+                (store, Ok(instance))
             }
+            None => {
+                let mut store = shared.new_store(stdin, timeout);
+                let instance = shared.instantiate(&mut store);
+                (store, instance)
+            }
+        };
+        let result = instance.and_then(|instance| body(&mut store, &instance));
+        let duration = started.elapsed();
+        let state = std::mem::replace(store.data_mut(), shared.new_state(Vec::new()));
+        if recycle {
+            recycle::drop_later(store);
+            if shared.preparable {
+                self.prepare_next(timeout);
+            }
+        } else {
+            drop(store);
+        }
+        finish(result, state, duration, timeout)
+    }
+
+    /// Asks the recycle thread to make the instance for the next call, unless one is made or
+    /// being made.
+    fn prepare_next(&self, timeout: Duration) {
+        let shared = &self.shared;
+        if shared.preparing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak: Weak<Shared<P>> = Arc::downgrade(shared);
+        let queued = recycle::spawn(move || {
+            // The module may have been unloaded (a reload) while the job waited.
+            if let Some(shared) = weak.upgrade() {
+                shared.prepare(timeout);
+                shared.preparing.store(false, Ordering::Release);
+            }
+        });
+        if !queued {
+            shared.preparing.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl<P: Default + Send + 'static> Shared<P> {
+    fn new_state(&self, stdin: Vec<u8>) -> CallState<P> {
+        CallState::new(stdin, self.memory_limit, self.clock)
+    }
+
+    fn new_store(&self, stdin: Vec<u8>, timeout: Duration) -> Store<CallState<P>> {
+        let mut store = Store::new(self.pre.module().engine(), self.new_state(stdin));
+        store.limiter(|s| s as &mut dyn ResourceLimiter);
+        store.set_epoch_deadline(deadline_ticks(timeout));
+        store
+    }
+
+    fn instantiate(&self, store: &mut Store<CallState<P>>) -> wasmtime::Result<Instance> {
+        let instance = self.pre.instantiate(&mut *store)?;
+        store.data_mut().memory = instance.get_memory(&mut *store, "memory");
+        Ok(instance)
+    }
+
+    /// Makes the instance for the next call (on the recycle thread). A failure leaves nothing
+    /// prepared: the next call instantiates for itself and reports the failure as its own.
+    fn prepare(&self, timeout: Duration) {
+        if self.prepared.lock().map_or(true, |p| p.is_some()) {
+            return;
+        }
+        let Some(slot) = recycle::PreparedSlot::claim() else {
+            return;
+        };
+        let mut store = self.new_store(Vec::new(), timeout);
+        let Ok(instance) = self.instantiate(&mut store) else {
+            return;
+        };
+        let Ok(mut prepared) = self.prepared.lock() else {
+            return;
+        };
+        if prepared.is_none() {
+            *prepared = Some(Prepared {
+                store,
+                instance,
+                _slot: slot,
+            });
+        }
+    }
+}
+
+/// The epoch deadline, in ticks from now, of a call limited to `timeout`.
+fn deadline_ticks(timeout: Duration) -> u64 {
+    timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1
+}
+
+/// A call's outcome from its body's result and the state it left.
+fn finish<T, P>(
+    result: wasmtime::Result<T>,
+    state: CallState<P>,
+    duration: Duration,
+    timeout: Duration,
+) -> Result<CallOutput<T, P>, CallFailure<P>> {
+    match result {
+        Ok(value) => Ok(CallOutput {
+            value,
+            stdout: state.stdout,
+            stderr: state.stderr,
+            protocol: state.protocol,
+            duration,
+        }),
+        Err(err) => {
+            let (mut kind, mut message) = describe(&err, timeout);
+            if let Some(desired) = state.memory_exceeded {
+                kind = FailureKind::MemoryLimit;
+                message = MemoryLimitExceeded {
+                    limit: state.memory_limit,
+                    desired,
+                }
+                .to_string();
+            }
+            let stderr = String::from_utf8_lossy(&state.stderr);
+            let stderr = stderr.trim();
+            if !stderr.is_empty() {
+                message = format!("{message}; stderr: {stderr}");
+            }
+            Err(CallFailure {
+                kind,
+                message,
+                duration,
+                protocol: Box::new(state.protocol),
+            })
         }
     }
 }
@@ -384,9 +551,133 @@ pub fn exit_zero_is_success(result: wasmtime::Result<()>) -> wasmtime::Result<()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::perf_map_requested;
+pub(crate) mod tests {
+    use super::*;
     use std::ffi::OsStr;
+
+    /// Serialises the tests that need a prepared-instance claim against the one that takes them
+    /// all (`recycle::tests` runs in another module: it takes the same lock).
+    pub(crate) static PREPARED_CLAIMS: Mutex<()> = Mutex::new(());
+
+    /// `echo` counts its calls in memory and in a global, and writes both counts (as digits)
+    /// followed by its stdin; `spin` never returns.
+    const COUNTER: &str = r#"(module
+      (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (global $calls (mut i32) (i32.const 0))
+      (func (export "echo")
+        (i32.store8 (i32.const 0) (i32.add (i32.load8_u (i32.const 0)) (i32.const 1)))
+        (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+        (i32.store8 (i32.const 62) (i32.add (i32.const 48) (i32.load8_u (i32.const 0))))
+        (i32.store8 (i32.const 63) (i32.add (i32.const 48) (global.get $calls)))
+        (i32.store (i32.const 8) (i32.const 64))
+        (i32.store (i32.const 12) (i32.const 1000))
+        (drop (call $read (i32.const 0) (i32.const 8) (i32.const 1) (i32.const 16)))
+        (i32.store (i32.const 24) (i32.const 62))
+        (i32.store (i32.const 28) (i32.add (i32.const 2) (i32.load (i32.const 16))))
+        (drop (call $write (i32.const 1) (i32.const 24) (i32.const 1) (i32.const 32))))
+      (func (export "spin") (loop (br 0))))"#;
+
+    fn load_wat(wat: &str, exports: &[&str]) -> Compiled {
+        let file = ModuleFile::from_bytes(::wat::parse_str(wat).unwrap());
+        load(&file, 16 << 20, false, exports, |_| Ok(())).unwrap()
+    }
+
+    fn call_export(compiled: &Compiled, name: &str, stdin: &[u8]) -> Result<Vec<u8>, CallFailure> {
+        compiled
+            .run(
+                stdin.to_vec(),
+                Duration::from_millis(200),
+                |store, instance| {
+                    let f = instance.get_typed_func::<(), ()>(&mut *store, name)?;
+                    f.call(&mut *store, ())
+                },
+            )
+            .map(|out| out.stdout)
+    }
+
+    /// Waits until the recycle thread has made `compiled`'s next instance.
+    fn wait_prepared(compiled: &Compiled) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while compiled.shared.prepared.lock().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no instance was prepared");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn every_call_gets_a_fresh_instance_prepared_or_not() {
+        let _claims = PREPARED_CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+        let compiled = load_wat(COUNTER, &["echo", "spin"]);
+        assert!(compiled.shared.preparable);
+        assert!(
+            compiled.shared.prepared.lock().unwrap().is_none(),
+            "loading prepares nothing"
+        );
+        assert_eq!(
+            call_export(&compiled, "echo", b"first").unwrap(),
+            b"11first"
+        );
+        assert!(recycle::active(), "the unit tests run the recycle thread");
+        for input in [&b"second"[..], b"", b"third"] {
+            wait_prepared(&compiled);
+            let mut want = b"11".to_vec();
+            want.extend_from_slice(input);
+            assert_eq!(call_export(&compiled, "echo", input).unwrap(), want);
+        }
+        // The time limit holds on a prepared instance: its deadline is set when the call starts.
+        wait_prepared(&compiled);
+        let failure = call_export(&compiled, "spin", b"").unwrap_err();
+        assert_eq!(failure.kind, FailureKind::Timeout, "{}", failure.message);
+        // A prepared instance older than the time limit still gets the whole limit.
+        wait_prepared(&compiled);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            call_export(&compiled, "echo", b"after").unwrap(),
+            b"11after"
+        );
+    }
+
+    #[test]
+    fn a_start_function_is_never_run_ahead() {
+        let wat = r#"(module (memory (export "memory") 1) (global $g (mut i32) (i32.const 0))
+            (func $init (global.set $g (i32.const 1))) (start $init) (func (export "f")))"#;
+        let compiled = load_wat(wat, &["f"]);
+        assert!(!compiled.shared.preparable);
+        call_export(&compiled, "f", b"").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(compiled.shared.prepared.lock().unwrap().is_none());
+    }
+
+    #[test]
+    fn start_functions_are_found() {
+        let cases = [
+            ("empty module", "(module)", false),
+            (
+                "no start",
+                r#"(module (func (export "f")) (data (memory 0) (i32.const 0) "x") (memory 1))"#,
+                false,
+            ),
+            ("start", "(module (func $s) (start $s))", true),
+            (
+                "start and code",
+                r#"(module (func $s) (start $s) (func (export "f")))"#,
+                true,
+            ),
+        ];
+        for (name, wat, want) in cases {
+            assert_eq!(
+                has_start_function(&::wat::parse_str(wat).unwrap()),
+                want,
+                "{name}"
+            );
+        }
+        assert!(
+            has_start_function(b"not wasm"),
+            "unreadable bytes count as a start"
+        );
+    }
 
     #[test]
     fn perf_map_only_on_one() {
