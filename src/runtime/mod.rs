@@ -386,15 +386,16 @@ impl<P: Default + Send + 'static> Compiled<P> {
         };
         let result = instance.and_then(|instance| body(&mut store, &instance));
         let duration = started.elapsed();
-        let state = std::mem::replace(store.data_mut(), shared.new_state(Vec::new()));
-        if recycle {
+        let state = if recycle {
+            let state = std::mem::replace(store.data_mut(), shared.new_state(Vec::new()));
             recycle::drop_later(store);
             if shared.preparable {
                 self.prepare_next(timeout);
             }
+            state
         } else {
-            drop(store);
-        }
+            store.into_data()
+        };
         finish(result, state, duration, timeout)
     }
 
