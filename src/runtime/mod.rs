@@ -1,7 +1,7 @@
 //! The wasmtime runtime: one engine per process, each module compiled once at init, a fresh
 //! instance per call from an `InstancePre` (made ahead of the call and torn down after it by
-//! [`recycle`]'s thread when the operator turns it on), and per-call limits on time (epoch interruption),
-//! memory (a resource limiter) and output (a capped stdout).
+//! [`recycle`]'s thread when the operator turns it on), and per-call limits on time (epoch
+//! interruption), memory (a resource limiter) and output (a capped stdout).
 
 pub mod precompiled;
 pub mod recycle;

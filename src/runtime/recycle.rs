@@ -22,7 +22,7 @@
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 /// Jobs that may wait for the thread at once.
 pub const QUEUE: usize = 64;
@@ -71,19 +71,10 @@ pub fn active() -> bool {
     sender().is_some()
 }
 
-/// Drops `value` on the background thread, or here when the queue is full or there is no thread.
+/// Drops `value` on the background thread, or here when the queue is full or there is no thread
+/// (the job [`spawn`] refuses is dropped unrun, and `value` with it).
 pub fn drop_later<T: Send + 'static>(value: T) {
-    match sender() {
-        Some(tx) => {
-            let boxed = Box::new(value);
-            if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) =
-                tx.try_send(Box::new(move || drop(boxed)))
-            {
-                drop(job);
-            }
-        }
-        None => drop(value),
-    }
+    spawn(move || drop(value));
 }
 
 /// Runs `job` on the background thread; returns `false` (and drops `job` unrun) when the queue is
