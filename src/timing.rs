@@ -6,7 +6,9 @@
 //! On, every [`Part`] measures its wall time and the calling thread's CPU time, and every
 //! [`EVERY`] measurements of a part one line goes to stderr:
 //!
-//!     kubewasm timing: teardown: 1000 times, mean wall 9.8 µs, mean thread CPU 9.9 µs
+//! ```text
+//! kubewasm timing: teardown: 1000 times, mean wall 9.8 µs, mean thread CPU 9.9 µs
+//! ```
 //!
 //! Wall time well above CPU time means the thread waited (preempted, or blocked); equal times
 //! mean the part was working, whatever it cost. The lines carry no request data.
