@@ -1,6 +1,7 @@
 //! Per-call latency of the library through its public Rust API (the C ABI adds one copy of the
 //! result). `make bench` runs it; it prints the median and p99 of many calls per case, the time
-//! to init a configuration of four modules, and the validator's throughput on two threads.
+//! to init a configuration of four modules, and the validator's throughput on two threads. The
+//! `floor-validator` case is the host's mechanism alone: a module that does not parse its input.
 //!
 //!     cargo bench --bench calls [-- ITERATIONS]
 //!
@@ -173,6 +174,17 @@ fn main() {
     measure("admit: magic-validator (wasi), ConfigMap", n, validate);
     throughput("admit: magic-validator (wasi), ConfigMap", 1, 2.0, validate);
     throughput("admit: magic-validator (wasi), ConfigMap", 2, 2.0, validate);
+    // The host's mechanism alone: a module that does not parse its input (floor-validator).
+    let floor = Handle::new(
+        Kind::Admission,
+        b"modules:\n- module: floor-validator.wasm\n",
+        &dir,
+    )
+    .unwrap();
+    measure("admit: floor-validator (wasi), ConfigMap", n, || {
+        let r = floor.admit(Phase::Validating, &[0], &request, 0).unwrap();
+        assert!(r.allowed, "{:?}", r.error);
+    });
     measure("admit: magic-mutator (wasi, Full patch)", n, || {
         let r = admission.admit(Phase::Mutating, &[0], &request, 0).unwrap();
         assert!(r.patch.is_some());
@@ -180,7 +192,7 @@ fn main() {
     if let Ok(kw) = Handle::new(Kind::Admission, safe.as_bytes(), &dir) {
         measure("admit: safe-annotations (kubewarden)", n, || {
             let r = kw.admit(Phase::Validating, &[0], &request, 0).unwrap();
-            assert!(r.allowed, "{:?}", r.status);
+            assert!(r.allowed, "{:?}", r.error);
         });
     }
     let authn = Handle::new(

@@ -16,6 +16,9 @@
 #   wasm-mutating     bench-wasm-mutating      WASM plugin: magic-mutator
 #   webhook-mutating  bench-webhook-mutating   mutating webhook producing the same patch
 #   map               bench-map                MutatingAdmissionPolicy (when the server serves it)
+#   wasm-floor        bench-wasm-floor         WASM plugin: floor-validator twice, a module that does
+#                                              not parse its input (what the mechanism costs on its
+#                                              own: two fresh instances, the envelope in and out)
 #   wasm-b            bench-wasm-b             with KUBEWASM_MODULES_B=DIR only: the `wasm` column's two
 #                                              modules built another way, taken from DIR (an A/B
 #                                              of module builds in one server, one run)
@@ -63,7 +66,7 @@ main() {
   for b in kube-apiserver etcd kubectl; do
     [[ -x $BIN/$b ]] || die "$BIN/$b is missing: run 'make apiserver'"
   done
-  for m in magic-validator magic-mutator safe-annotations; do
+  for m in magic-validator magic-mutator safe-annotations floor-validator; do
     [[ -f $MODULES/$m.wasm ]] || die "$MODULES/$m.wasm is missing: run 'make fixtures policies'"
   done
   WEBHOOK=${BENCH_WEBHOOK:-$BIN/bench-webhook}
@@ -84,7 +87,7 @@ main() {
 
   local rows=() r
   rows=("none allow" "wasm allow" "vap allow" "webhook allow" "wasm deny" "vap deny" "webhook deny"
-    "wasm-mutating allow" "webhook-mutating allow")
+    "wasm-mutating allow" "webhook-mutating allow" "wasm-floor allow" "wasm-floor deny")
   [[ -n $MAP ]] && rows+=("map allow")
   [[ -n $MODULES_B ]] && rows+=("wasm-b allow" "wasm-b deny")
   for r in "${rows[@]}"; do creates $r "$WARMUP" >/dev/null; done
@@ -193,7 +196,7 @@ setup_policies() {
   write_bodies
   # Policies take effect asynchronously (informers): wait until each column answers as expected.
   local c
-  for c in wasm vap webhook ${MODULES_B:+wasm-b}; do
+  for c in wasm vap webhook wasm-floor ${MODULES_B:+wasm-b}; do
     wait_until "$c rejects" expect "$c" deny 403 "not-allowed-value" || die "column $c does not reject"
     expect "$c" allow 201 '"puzzle.ch/owner"' || die "column $c does not allow a valid create"
   done
@@ -272,7 +275,7 @@ server_view() {
   echo "inside the server: mean per create over $count more creates per column (difference of two /metrics scrapes)"
   local apiserver_pid s0 s1 w0 w1 e0 e1
   apiserver_pid=$(cat "$RUN_DIR/apiserver.pid")
-  for c in none wasm vap webhook wasm-mutating webhook-mutating ${MAP:+map} ${MODULES_B:+wasm-b}; do
+  for c in none wasm vap webhook wasm-mutating webhook-mutating ${MAP:+map} wasm-floor ${MODULES_B:+wasm-b}; do
     scrape "$TMP/metrics.before"
     s0=$(cpu_ticks "$apiserver_pid") w0=$(cpu_ticks "$WEBHOOK_PID") e0=$(cpu_ticks "$ETCD_PID")
     creates "$c" allow "$count" >/dev/null

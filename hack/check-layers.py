@@ -2,7 +2,7 @@
 """Fails when a module of the Rust core imports from a layer above its own.
 
 The layers, bottom to top (docs/architecture.md draws them):
-  0 foundation  error, limits, log, config, allocator
+  0 foundation  error, limits, log, config, allocator, timing
   1 runtime     runtime/ (engine, instances, limits, the WASI host; generic over protocol state)
   2 calls       call (deadline, report, shares, checks), decision/ (verdict, status, mutation)
   3 protocols   protocol/ (wasi, kubewarden, opa)
@@ -18,7 +18,7 @@ import re
 import sys
 
 LAYERS = {
-    "error": 0, "limits": 0, "log": 0, "config": 0, "allocator": 0,
+    "error": 0, "limits": 0, "log": 0, "config": 0, "allocator": 0, "timing": 0,
     "runtime": 1,
     "call": 2, "decision": 2,
     "protocol": 3,

@@ -18,7 +18,7 @@ FIXTURES_STAMP := $(FIXTURES_CARGO_OUT)/.kubewasm-fixtures.stamp
 # One entry per cdylib crate of modules/Cargo.toml (crate name = module name).
 FIXTURES := \
 	magic-authenticator magic-authorizer magic-mutator magic-validator \
-	json-patch-mutator settings-authenticator settings-admitter \
+	json-patch-mutator settings-authenticator settings-admitter floor-validator \
 	hostile-loop hostile-memory hostile-trap hostile-garbage hostile-output \
 	hostile-exit hostile-stack hostile-answer
 FIXTURES_WASM := $(addprefix $(FIXTURES_OUT_DIR)/,$(addsuffix .wasm,$(FIXTURES)))

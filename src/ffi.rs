@@ -17,6 +17,7 @@ use crate::admission::Phase;
 use crate::config::Kind;
 use crate::error::{Error, ErrorCode};
 use crate::handle::Handle;
+use crate::timing::{self, Part};
 
 /// The ABI version; `kubewasm_abi_version()` returns it. Bumped on any incompatible change.
 pub const KUBEWASM_ABI_VERSION: u32 = 1;
@@ -217,6 +218,7 @@ unsafe fn serve<T: serde::Serialize>(
     out_len: *mut usize,
     call: impl FnOnce(&Handle, &[u8]) -> Result<T, Error>,
 ) -> Result<(), Error> {
+    let _timing = timing::span(Part::LibraryCall);
     // SAFETY: forwarded caller guarantees.
     let h = unsafe { handle_ref(handle) }?;
     // SAFETY: forwarded caller guarantees.

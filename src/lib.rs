@@ -26,6 +26,7 @@ pub mod log;
 pub(crate) mod module;
 pub mod protocol;
 pub mod runtime;
+pub mod timing;
 
 pub use admission::{AdmissionResult, Phase};
 pub use authentication::AuthenticationResult;

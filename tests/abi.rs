@@ -133,6 +133,37 @@ fn magic_mutator_and_validator() {
     );
 }
 
+/// The benchmark's `wasm-floor` column stands in for magic-validator: floor-validator, which
+/// never parses its input, must give the same answers on the ConfigMaps the benchmark creates.
+#[test]
+fn floor_validator_answers_like_magic_validator() {
+    let config = "modules:\n- module: magic-validator.wasm\n- module: floor-validator.wasm\n";
+    let h = init(KUBEWASM_KIND_ADMISSION, config).unwrap();
+    let cases = [
+        json!({"greeting": "hello"}),
+        json!({"greeting": "hello", "not-allowed-value": "x"}),
+        json!({"not-allowed-value": ""}),
+        json!({}),
+    ];
+    for data in cases {
+        let answers: Vec<Value> = [0, 1]
+            .iter()
+            .map(|&id| {
+                h.admit(
+                    KUBEWASM_PHASE_VALIDATING,
+                    &[id],
+                    &configmap_request(data.clone()),
+                )
+                .unwrap()
+            })
+            .collect();
+        for key in ["allowed", "status", "error"] {
+            assert_eq!(answers[0].get(key), answers[1].get(key), "{key} for {data}");
+        }
+        assert_eq!(answers[1]["outcomes"][0]["module"], "floor-validator.wasm");
+    }
+}
+
 #[test]
 fn mutators_chain_full_and_json_patch() {
     let config = r#"

@@ -19,6 +19,7 @@ EXPECTED = {
     "magic-authorizer": ("authz",),
     "magic-mutator": ("validate",),
     "magic-validator": ("validate",),
+    "floor-validator": ("validate",),
     "json-patch-mutator": ("validate",),
     "settings-authenticator": ("authn",),
     "settings-admitter": ("validate",),

@@ -28,6 +28,7 @@ use crate::error::{Failure, FailureKind};
 use crate::limits::{BoundExceeded, MAX_HOST_CALL_ANSWERS, MAX_LOG_LINES, MAX_MESSAGE, sanitize};
 use crate::log::{Level, Redactor};
 use crate::runtime::{self, CallState, Compiled, exit_zero_is_success, wasi_p1::OutputTooLarge};
+use crate::timing::{self, Part};
 
 /// The custom section `kwctl annotate` writes.
 pub const METADATA_SECTION: &str = "io.kubewarden.metadata";
@@ -601,8 +602,11 @@ pub(crate) fn validate<'o>(
                 format!("out: {}", String::from_utf8_lossy(&bytes)),
             );
         }
-        let r: ValidationResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| Failure::malformed(format!("malformed ValidationResponse: {e}")))?;
+        let r: ValidationResponse = {
+            let _timing = timing::span(Part::AnswerParse);
+            serde_json::from_slice(&bytes)
+                .map_err(|e| Failure::malformed(format!("malformed ValidationResponse: {e}")))?
+        };
         let mut object = Some(object);
         let mut original = || object.take().map_or(&Value::Null, |f| f());
         let mutated = r

@@ -14,6 +14,7 @@ use crate::config::{Kind, ModuleConfig};
 use crate::error::{Failure, FailureKind};
 use crate::log::{Level, Redactor};
 use crate::runtime::{CallFailure, CallOutput, Compiled, exit_zero_is_success};
+use crate::timing::{self, Part};
 
 /// The export a `wasi` module needs for `kind`.
 pub fn export_for(kind: Kind) -> &'static str {
@@ -148,7 +149,10 @@ pub(crate) fn exchange(
                     );
                 }
             }
-            let parsed = parse_output(&out.stdout).map_err(|e| clean_failure(redactor, e));
+            let parsed = {
+                let _timing = timing::span(Part::AnswerParse);
+                parse_output(&out.stdout).map_err(|e| clean_failure(redactor, e))
+            };
             (parsed, out.duration)
         }
         Err(f) => (

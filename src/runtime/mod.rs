@@ -22,6 +22,7 @@ use wasmtime::{
 use crate::error::FailureKind;
 use crate::limits::MAX_TABLE_ELEMENTS;
 pub use crate::limits::{EPOCH_TICK, MAX_INPUT, MAX_INSTANCES, MAX_OUTPUT, MAX_STDERR};
+use crate::timing::{self, Part};
 
 static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
 
@@ -379,12 +380,16 @@ impl<P: Default + Send + 'static> Compiled<P> {
                 (store, Ok(instance))
             }
             None => {
+                let _timing = timing::span(Part::Instantiate);
                 let mut store = shared.new_store(stdin, timeout);
                 let instance = shared.instantiate(&mut store);
                 (store, instance)
             }
         };
-        let result = instance.and_then(|instance| body(&mut store, &instance));
+        let result = {
+            let _timing = timing::span(Part::Run);
+            instance.and_then(|instance| body(&mut store, &instance))
+        };
         let duration = started.elapsed();
         let state = if recycle {
             let state = std::mem::replace(store.data_mut(), shared.new_state(Vec::new()));
@@ -394,6 +399,7 @@ impl<P: Default + Send + 'static> Compiled<P> {
             }
             state
         } else {
+            let _timing = timing::span(Part::Teardown);
             store.into_data()
         };
         finish(result, state, duration, timeout)
