@@ -923,9 +923,41 @@ fn config_error(kind: Kind, p: Problems) -> Error {
     Error::new(ErrorCode::Config, message)
 }
 
+/// Whether the environment switch `name` (`KUBEWASM_PERF_MAP`, `KUBEWASM_RECYCLE`,
+/// `KUBEWASM_TIMING`) is on.
+pub fn env_switch(name: &str) -> bool {
+    switch_on(std::env::var_os(name).as_deref())
+}
+
+/// Whether a switch's value turns it on: only `1` does; unset, empty, `0`, `true`, ... leave it
+/// off.
+fn switch_on(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| v == "1")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_switch_is_on_only_on_one() {
+        let cases: &[(Option<&str>, bool)] = &[
+            (None, false),
+            (Some("1"), true),
+            (Some(""), false),
+            (Some("0"), false),
+            (Some("true"), false),
+            (Some("yes"), false),
+            (Some(" 1"), false),
+        ];
+        for (value, want) in cases {
+            assert_eq!(
+                switch_on(value.map(std::ffi::OsStr::new)),
+                *want,
+                "{value:?}"
+            );
+        }
+    }
 
     fn problems(kind: Kind, doc: &str) -> String {
         match parse(kind, doc.as_bytes(), Path::new("/nonexistent")) {

@@ -54,12 +54,7 @@ impl Part {
     }
 }
 
-static ENABLED: LazyLock<bool> =
-    LazyLock::new(|| timing_requested(std::env::var_os(TIMING_ENV).as_deref()));
-
-fn timing_requested(value: Option<&std::ffi::OsStr>) -> bool {
-    value.is_some_and(|v| v == "1")
-}
+static ENABLED: LazyLock<bool> = LazyLock::new(|| crate::config::env_switch(TIMING_ENV));
 
 /// Sums of one part since its last line.
 struct Totals {
@@ -107,7 +102,8 @@ impl Totals {
 }
 
 /// One [`Totals`] per [`Part`].
-static TOTALS: [Totals; 5] = [const { Totals::new() }; 5];
+static TOTALS: [Totals; Part::AnswerParse as usize + 1] =
+    [const { Totals::new() }; Part::AnswerParse as usize + 1];
 
 /// A part being measured; the measurement ends when it is dropped.
 pub struct Span(Option<(Part, Instant, Option<u64>)>);
@@ -167,24 +163,6 @@ fn thread_cpu_nanos() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_one_turns_timing_on() {
-        let cases: &[(Option<&str>, bool)] = &[
-            (None, false),
-            (Some("1"), true),
-            (Some("0"), false),
-            (Some(""), false),
-            (Some("yes"), false),
-        ];
-        for (value, want) in cases {
-            assert_eq!(
-                timing_requested(value.map(std::ffi::OsStr::new)),
-                *want,
-                "{value:?}"
-            );
-        }
-    }
 
     #[test]
     fn a_line_every_n_measurements_with_the_means() {

@@ -31,10 +31,6 @@ static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
 /// addresses. Off by default: the map grows with every module loaded.
 pub const PERF_MAP_ENV: &str = "KUBEWASM_PERF_MAP";
 
-fn perf_map_requested(value: Option<&std::ffi::OsStr>) -> bool {
-    value.is_some_and(|v| v == "1")
-}
-
 fn new_engine() -> Result<Engine, String> {
     // The calls in flight, plus the instances the recycle thread holds (prepared or dying).
     let slots = MAX_INSTANCES + recycle::RESERVED_INSTANCES;
@@ -56,7 +52,7 @@ fn new_engine() -> Result<Engine, String> {
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(8));
-    if perf_map_requested(std::env::var_os(PERF_MAP_ENV).as_deref()) {
+    if crate::config::env_switch(PERF_MAP_ENV) {
         // For profiling only (docs/performance.md): not part of the precompiled-module
         // compatibility hash, so `.cwasm` files stay valid.
         config.profiler(ProfilingStrategy::PerfMap);
@@ -560,7 +556,6 @@ pub fn exit_zero_is_success(result: wasmtime::Result<()>) -> wasmtime::Result<()
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::ffi::OsStr;
 
     /// Serialises the tests that need a prepared-instance claim against the one that takes them
     /// all (`recycle::tests` runs in another module: it takes the same lock).
@@ -684,14 +679,5 @@ pub(crate) mod tests {
             has_start_function(b"not wasm"),
             "unreadable bytes count as a start"
         );
-    }
-
-    #[test]
-    fn perf_map_only_on_one() {
-        assert!(perf_map_requested(Some(OsStr::new("1"))));
-        for off in ["", "0", "true", "yes", " 1"] {
-            assert!(!perf_map_requested(Some(OsStr::new(off))), "{off:?}");
-        }
-        assert!(!perf_map_requested(None));
     }
 }

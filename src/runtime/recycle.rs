@@ -42,14 +42,10 @@ type Job = Box<dyn FnOnce() + Send>;
 static SENDER: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
 static PREPARED: AtomicUsize = AtomicUsize::new(0);
 
-fn enabled(value: Option<&std::ffi::OsStr>) -> bool {
-    value.is_some_and(|v| v == "1")
-}
-
 fn sender() -> Option<&'static SyncSender<Job>> {
     SENDER
         .get_or_init(|| {
-            if !(cfg!(test) || enabled(std::env::var_os(RECYCLE_ENV).as_deref())) {
+            if !(cfg!(test) || crate::config::env_switch(RECYCLE_ENV)) {
                 return None;
             }
             let (tx, rx) = sync_channel::<Job>(QUEUE);
@@ -113,18 +109,8 @@ pub fn prepared() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::OsStr;
     use std::sync::mpsc::channel;
     use std::time::Duration;
-
-    #[test]
-    fn switch_is_on_only_on_one() {
-        assert!(!enabled(None));
-        for off in ["", "0", "yes", " 1", "true"] {
-            assert!(!enabled(Some(OsStr::new(off))), "{off:?}");
-        }
-        assert!(enabled(Some(OsStr::new("1"))));
-    }
 
     /// Dropping later drops on the recycle thread (or here when it cannot run), never leaks.
     #[test]
