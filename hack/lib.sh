@@ -4,12 +4,19 @@
 # port_free PORT: nothing listens on 127.0.0.1:PORT.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port: a random free port in 20000-49999 not handed out before by this shell.
+# free_port: a random free port from 20000 up to the kernel's ephemeral range (32768 by
+# default), not handed out before by this shell. Below the ephemeral range, so that no client
+# socket (curl, kubectl, the servers' own connections) takes the port between this check and
+# the server's bind.
 USED_PORTS=" "
 free_port() {
-  local p
+  local p lo=20000 hi=32768 ephemeral
+  if read -r ephemeral _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null &&
+    ((ephemeral > lo + 1000)); then
+    hi=$ephemeral
+  fi
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((lo + RANDOM % (hi - lo)))
     [[ $USED_PORTS == *" $p "* ]] && continue
     port_free "$p" && break
   done

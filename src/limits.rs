@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-/// How often the epoch advances; a call overruns its time limit by at most about one tick.
+/// How often the epoch advances; a call overruns its time limit by at most about one tick. The
+/// epoch counts ticks of the wall clock, so a starved epoch thread (a saturated machine) delays
+/// the end of a call by its own wake-up delay, not by that delay for every tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Largest request accepted from the caller.
 pub const MAX_INPUT: usize = 32 << 20;

@@ -1,7 +1,8 @@
 //! Concurrency and exhaustion: each access step has its own share of module calls in flight. A
 //! flood of slow authentication calls fills the authentication share; the next authentication
 //! call fails at once ("overloaded"), admission keeps being served from its own share, and
-//! authentication recovers when the flood drains. Its own test binary: the shares are
+//! authentication recovers when the flood drains, each flood call ending at its 30 s timeout
+//! even though its spinning calls saturate the cores. Its own test binary: the shares are
 //! process-wide, and no other test may use them meanwhile.
 
 mod common;
@@ -96,9 +97,18 @@ fn a_flooded_step_fails_fast_and_recovers_while_the_others_are_served() {
             .unwrap();
         assert_eq!(r["outcomes"][0]["outcome"], "allowed", "{r}");
 
+        // Each flood call timed out after its 30 s: not before, and not stretched by the
+        // saturated cores (the epoch follows the wall clock, not its thread's wake-ups).
         for t in flood {
             let r = t.join().unwrap();
-            assert_eq!(r["outcomes"][0]["outcome"], "error", "{r}");
+            let o = &r["outcomes"][0];
+            assert_eq!(o["outcome"], "error", "{r}");
+            assert_eq!(o["failure"], "timeout", "{r}");
+            let took = Duration::from_nanos(o["durationNanos"].as_u64().unwrap());
+            assert!(
+                (Duration::from_secs(30)..Duration::from_secs(60)).contains(&took),
+                "a 30 s timeout took {took:?}"
+            );
         }
     });
     // The flood drained: every slot is back, and authentication works again.

@@ -10,7 +10,7 @@ pub mod wasi_p1;
 pub use precompiled::ModuleFile;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -60,17 +60,39 @@ fn new_engine() -> Result<Engine, String> {
     let engine =
         Engine::new(&config).map_err(|e| format!("cannot create the wasmtime engine: {e}"))?;
     let ticker = engine.weak();
+    let start = *EPOCH_START.get_or_init(Instant::now);
     std::thread::Builder::new()
         .name("kubewasm-epoch".into())
         .spawn(move || {
+            // The epoch follows the wall clock, not this thread's wake-ups: on a saturated
+            // machine it may sleep through several ticks at once, and one increment per wake-up
+            // stretched every call's timeout by as much (a 30 s limit took ~340 s with 250
+            // calls spinning on two cores).
             while let Some(engine) = ticker.upgrade() {
-                engine.increment_epoch();
+                let due = ticks_due(start.elapsed());
+                while EPOCH_TICKS.load(Ordering::Acquire) < due {
+                    engine.increment_epoch();
+                    EPOCH_TICKS.fetch_add(1, Ordering::Release);
+                }
                 drop(engine);
                 std::thread::sleep(EPOCH_TICK);
             }
         })
         .map_err(|e| format!("cannot start the epoch thread: {e}"))?;
     Ok(engine)
+}
+
+/// When the epoch thread started: tick `n` of the engine's epoch is due `n - 1` whole
+/// [`EPOCH_TICK`]s after it.
+static EPOCH_START: OnceLock<Instant> = OnceLock::new();
+/// How many times the epoch thread has advanced the engine's epoch (the only writer): the
+/// engine's epoch, or one less while an increment is being counted.
+static EPOCH_TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many ticks are due once `elapsed` has passed since the epoch thread started: one at
+/// the start, then one per whole [`EPOCH_TICK`].
+fn ticks_due(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_nanos() / EPOCH_TICK.as_nanos()).map_or(u64::MAX, |t| t + 1)
 }
 
 /// The process-wide engine, created on first use.
@@ -466,9 +488,27 @@ impl<P: Default + Send + 'static> Shared<P> {
     }
 }
 
-/// The epoch deadline, in ticks from now, of a call limited to `timeout`.
+/// The epoch deadline, in ticks from now, of a call limited to `timeout`: the call traps
+/// once the epoch thread has counted the tick due one [`EPOCH_TICK`] after `timeout` from now.
+/// Never earlier: the count never runs ahead of the wall clock, even when it lags behind it.
 fn deadline_ticks(timeout: Duration) -> u64 {
-    timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1
+    match EPOCH_START.get() {
+        Some(start) => deadline_after(
+            start.elapsed(),
+            EPOCH_TICKS.load(Ordering::Acquire),
+            timeout,
+        ),
+        // No engine yet (no call either): the deadline from the tick's length alone.
+        None => deadline_after(Duration::ZERO, 1, timeout),
+    }
+}
+
+/// [`deadline_ticks`] at `elapsed` since the epoch thread started, with `counted` ticks
+/// counted so far: the ticks between `counted` and the one due one tick after `timeout`.
+fn deadline_after(elapsed: Duration, counted: u64, timeout: Duration) -> u64 {
+    ticks_due(elapsed.saturating_add(timeout))
+        .saturating_sub(counted)
+        .saturating_add(1)
 }
 
 /// A call's outcome from its body's result and the state it left.
@@ -580,6 +620,48 @@ pub(crate) mod tests {
         (i32.store (i32.const 28) (i32.add (i32.const 2) (i32.load (i32.const 16))))
         (drop (call $write (i32.const 1) (i32.const 24) (i32.const 1) (i32.const 32))))
       (func (export "spin") (loop (br 0))))"#;
+
+    #[test]
+    fn ticks_follow_the_wall_clock() {
+        let t = EPOCH_TICK;
+        for (elapsed, due) in [
+            (Duration::ZERO, 1),
+            (t - Duration::from_nanos(1), 1),
+            (t, 2),
+            (t * 10 + Duration::from_nanos(1), 11),
+            (Duration::MAX, u64::MAX),
+        ] {
+            assert_eq!(ticks_due(elapsed), due, "{elapsed:?}");
+        }
+    }
+
+    /// The tick that traps a call is due no earlier than its timeout, and at most two ticks
+    /// after it, whether the epoch thread is on time or behind (it never runs ahead).
+    #[test]
+    fn a_deadline_is_the_wall_time_of_the_timeout() {
+        let t = EPOCH_TICK;
+        let ms = Duration::from_millis;
+        for (elapsed, behind, timeout) in [
+            (Duration::ZERO, 0, ms(30_000)),
+            (ms(1), 0, ms(1)),
+            (t * 7, 0, t * 3),
+            (t * 7 + ms(2), 0, ms(10_000)),
+            (Duration::ZERO, 0, Duration::ZERO),
+            // Starved: the thread has not counted the last 60 ticks yet.
+            (t * 1000, 60, ms(30_000)),
+            (t * 1000 + ms(3), 999, ms(1)),
+        ] {
+            let counted = ticks_due(elapsed) - behind;
+            let deadline = deadline_after(elapsed, counted, timeout);
+            // The call traps when the epoch reaches `counted + deadline`: that tick's due time.
+            let fires = t * u32::try_from(counted + deadline - 1).unwrap();
+            let case = format!("{elapsed:?} behind {behind} timeout {timeout:?}: {fires:?}");
+            assert!(fires >= elapsed + timeout, "early: {case}");
+            assert!(fires <= elapsed + timeout + 2 * t, "late: {case}");
+        }
+        // The old formula's deadline when the thread is on time.
+        assert_eq!(deadline_after(Duration::ZERO, 1, ms(30_000)), 6001);
+    }
 
     fn load_wat(wat: &str, exports: &[&str]) -> Compiled {
         let file = ModuleFile::from_bytes(::wat::parse_str(wat).unwrap());
