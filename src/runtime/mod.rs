@@ -11,7 +11,7 @@ pub use precompiled::ModuleFile;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::{
@@ -60,7 +60,7 @@ fn new_engine() -> Result<Engine, String> {
     let engine =
         Engine::new(&config).map_err(|e| format!("cannot create the wasmtime engine: {e}"))?;
     let ticker = engine.weak();
-    let start = *EPOCH_START.get_or_init(Instant::now);
+    let start = *EPOCH_START;
     std::thread::Builder::new()
         .name("kubewasm-epoch".into())
         .spawn(move || {
@@ -82,9 +82,9 @@ fn new_engine() -> Result<Engine, String> {
     Ok(engine)
 }
 
-/// When the epoch thread started: tick `n` of the engine's epoch is due `n - 1` whole
-/// [`EPOCH_TICK`]s after it.
-static EPOCH_START: OnceLock<Instant> = OnceLock::new();
+/// When the epoch's clock started (at the engine's creation, or at an earlier deadline):
+/// tick `n` of the engine's epoch is due `n - 1` whole [`EPOCH_TICK`]s after it.
+static EPOCH_START: LazyLock<Instant> = LazyLock::new(Instant::now);
 /// How many times the epoch thread has advanced the engine's epoch (the only writer): the
 /// engine's epoch, or one less while an increment is being counted.
 static EPOCH_TICKS: AtomicU64 = AtomicU64::new(0);
@@ -492,15 +492,11 @@ impl<P: Default + Send + 'static> Shared<P> {
 /// once the epoch thread has counted the tick due one [`EPOCH_TICK`] after `timeout` from now.
 /// Never earlier: the count never runs ahead of the wall clock, even when it lags behind it.
 fn deadline_ticks(timeout: Duration) -> u64 {
-    match EPOCH_START.get() {
-        Some(start) => deadline_after(
-            start.elapsed(),
-            EPOCH_TICKS.load(Ordering::Acquire),
-            timeout,
-        ),
-        // No engine yet (no call either): the deadline from the tick's length alone.
-        None => deadline_after(Duration::ZERO, 1, timeout),
-    }
+    deadline_after(
+        EPOCH_START.elapsed(),
+        EPOCH_TICKS.load(Ordering::Acquire),
+        timeout,
+    )
 }
 
 /// [`deadline_ticks`] at `elapsed` since the epoch thread started, with `counted` ticks
