@@ -92,7 +92,8 @@ static EPOCH_TICKS: AtomicU64 = AtomicU64::new(0);
 /// How many ticks are due once `elapsed` has passed since the epoch thread started: one at
 /// the start, then one per whole [`EPOCH_TICK`].
 fn ticks_due(elapsed: Duration) -> u64 {
-    u64::try_from(elapsed.as_nanos() / EPOCH_TICK.as_nanos()).map_or(u64::MAX, |t| t + 1)
+    u64::try_from(elapsed.as_nanos() / EPOCH_TICK.as_nanos())
+        .map_or(u64::MAX, |t| t.saturating_add(1))
 }
 
 /// The process-wide engine, created on first use.
